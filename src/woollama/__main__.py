@@ -1,0 +1,3 @@
+from woollama.cli import main
+
+raise SystemExit(main())

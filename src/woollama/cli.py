@@ -1,0 +1,108 @@
+"""The command line: the only place that prints banners or exits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from woollama import __version__
+from woollama.config import config_dir, load_config
+from woollama.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="woollama",
+        description="Local router between AI clients (OpenAI API, MCP) and AI backends.",
+    )
+    parser.add_argument("--version", action="version", version=f"woollama {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the router (the default)")
+    sub.add_parser("mcp", help="serve MCP over stdio")
+    sub.add_parser("check-config", help="validate the config files and show what they define")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Logs go to stderr so `woollama mcp` keeps stdout for the protocol alone.
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command = args.command or "serve"
+    if command == "check-config":
+        return _check_config()
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"woollama: config error:\n{exc}", file=sys.stderr)
+        return 1
+    if command == "mcp":
+        print("woollama: `woollama mcp` is not available in this build", file=sys.stderr)
+        return 1
+    return _serve(config)
+
+
+def _serve(config: object) -> int:
+    from woollama.server.binding import BindError
+    from woollama.server.serve import serve
+
+    try:
+        serve(config, announce=lambda line: print(line, flush=True))  # type: ignore[arg-type]
+    except BindError as exc:
+        print(f"woollama: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _check_config() -> int:
+    directory = config_dir()
+    print(f"config dir: {directory}")
+    try:
+        config = load_config(directory)
+    except ConfigError as exc:
+        print(f"errors:\n{exc}")
+        return 1
+    for kind, source in sorted(config.sources.items()):
+        print(f"  {kind}: {source}")
+    print(f"providers ({len(config.inferencers)}):")
+    for name, inf in config.inferencers.items():
+        key = ""
+        if inf.api_key_env:
+            key = f"  key {inf.api_key_env} {'set' if os.environ.get(inf.api_key_env) else 'unset'}"
+        print(f"  {name}: {inf.base_url}{key}")
+    print(f"recipes ({len(config.recipes)}):")
+    problems = []
+    for name, recipe in config.recipes.items():
+        print(f"  woollama/{name}: {recipe.inferencer}, tools {list(recipe.tools)}")
+        provider = recipe.inferencer.split("/", 1)[0]
+        if provider not in config.inferencers and provider not in ("claude-code", "claude-agent"):
+            problems.append(
+                f"recipes.toml: recipes.{name}.inferencer: unknown provider {provider!r}"
+            )
+        for tool in recipe.tools:
+            if tool.split(".", 1)[0] not in config.mcp.servers:
+                problems.append(
+                    f"recipes.toml: recipes.{name}.tools: {tool!r} names no server in mcp.json"
+                )
+    print(f"MCP servers ({len(config.mcp.servers)}):")
+    for name, server in config.mcp.servers.items():
+        target = server.command if server.transport == "stdio" else server.url
+        print(f"  {name}: {server.transport} {target}")
+    if problems:
+        print("errors:\n" + "\n".join(f"  {p}" for p in problems))
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Read, expand, merge and validate the three config files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from woollama.config.expand import expand
+from woollama.config.models import Config, InferencerConfig, McpConfig, RecipeConfig
+from woollama.config.paths import config_dir
+from woollama.errors import ConfigError
+
+_BUNDLED = "bundled"
+
+
+def load_config(directory: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
+    """Load the user's files over the bundled defaults.
+
+    `recipes.toml` and `mcp.json` replace the bundled ones when present;
+    `inferencers.toml` is merged field by field over the built-in providers so a
+    user can change one provider's `base_url` without restating the rest.
+    """
+    directory = directory if directory is not None else config_dir(env)
+    sources: dict[str, str] = {}
+
+    builtin = _table(
+        _read("inferencers.toml", None, env, sources), "inferencers.toml", "inferencers"
+    )
+    user_inf = _read("inferencers.toml", directory, env, sources, optional=True)
+    merged = {name: dict(fields) for name, fields in builtin.items()}
+    if user_inf is not None:
+        for name, fields in _table(user_inf, "inferencers.toml", "inferencers").items():
+            if not isinstance(fields, dict):
+                raise ConfigError(f"inferencers.toml: [inferencers.{name}] must be a table")
+            merged[name] = {**merged.get(name, {}), **fields}
+        sources["inferencers.toml"] = f"{directory / 'inferencers.toml'} (over built-in providers)"
+
+    recipes_doc = _read("recipes.toml", directory, env, sources, optional=True)
+    if recipes_doc is None:
+        recipes_doc = _read("recipes.toml", None, env, sources)
+    recipes = _table(recipes_doc, "recipes.toml", "recipes")
+
+    mcp_doc = _read("mcp.json", directory, env, sources, optional=True)
+    if mcp_doc is None:
+        mcp_doc = _read("mcp.json", None, env, sources)
+
+    inferencers = {
+        name: _validate(InferencerConfig, fields, "inferencers.toml", f"inferencers.{name}")
+        for name, fields in merged.items()
+    }
+    recipe_models = {
+        name: _validate(RecipeConfig, fields, "recipes.toml", f"recipes.{name}")
+        for name, fields in recipes.items()
+    }
+    mcp = _validate(McpConfig, mcp_doc, "mcp.json", "")
+    try:
+        return Config(inferencers=inferencers, recipes=recipe_models, mcp=mcp, sources=sources)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "config", "")) from None
+
+
+def _read(
+    name: str,
+    directory: Path | None,
+    env: Mapping[str, str],
+    sources: dict[str, str],
+    *,
+    optional: bool = False,
+) -> dict[str, Any] | None:
+    """Parse one file (user's when `directory` is given, else the bundled copy)."""
+    if directory is None:
+        text = resources.files("woollama.config").joinpath("defaults", name).read_text("utf-8")
+        where = f"{name} (bundled)"
+    else:
+        path = directory / name
+        if not path.is_file():
+            if optional:
+                return None
+            raise ConfigError(f"{path}: file not found")
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read ({exc})") from None
+        where = str(path)
+    try:
+        doc = tomllib.loads(text) if name.endswith(".toml") else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: not valid {name.rsplit('.', 1)[1].upper()}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: the top level must be an object")
+    sources[name] = _BUNDLED if directory is None else str(directory / name)
+    return expand(doc, env, where)
+
+
+def _table(doc: dict[str, Any] | None, file: str, key: str) -> dict[str, Any]:
+    doc = doc or {}
+    unknown = sorted(set(doc) - {key})
+    if unknown:
+        raise ConfigError(f"{file}: unknown top-level key(s) {unknown}; expected [{key}.<name>]")
+    table = doc.get(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{file}: `{key}` must be a table of [{key}.<name>] sections")
+    return table
+
+
+def _validate(model: type[Any], data: Any, file: str, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, file, prefix)) from None
+
+
+def _describe(exc: ValidationError, file: str, prefix: str) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{file}: {loc or '(top level)'}: {message}")
+    return "\n".join(problems)

@@ -1,0 +1,102 @@
+"""The one exception tree.
+
+Every error woollama raises on purpose derives from `WoollamaError` and knows the
+HTTP status and OpenAI error type it becomes at the HTTP boundary, so surfaces
+translate errors in one place instead of guessing at each call site.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class WoollamaError(Exception):
+    status: int = 500
+    error_type: ClassVar[str] = "server_error"
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+
+    def to_body(self) -> dict[str, Any]:
+        return error_body(self.message, self.error_type, self.code, self.param)
+
+
+def error_body(
+    message: str, error_type: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """The OpenAI error envelope."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+class ConfigError(WoollamaError):
+    """A config file is missing a variable, malformed or invalid; raised at load time."""
+
+    status = 500
+    error_type = "config_error"
+
+
+class BadRequest(WoollamaError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class Unauthorized(WoollamaError):
+    status = 401
+    error_type = "authentication_error"
+
+
+class Forbidden(WoollamaError):
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFound(WoollamaError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class Conflict(WoollamaError):
+    status = 409
+    error_type = "conflict_error"
+
+
+class Unsupported(WoollamaError):
+    status = 501
+    error_type = "not_implemented_error"
+
+
+class BackendError(WoollamaError):
+    """The backend refused, could not be reached, or answered with nonsense."""
+
+    status = 502
+    error_type = "backend_error"
+
+
+class BackendBusy(WoollamaError):
+    status = 503
+    error_type = "backend_busy"
+
+
+class BackendTimeout(WoollamaError):
+    status = 504
+    error_type = "backend_timeout"
+
+
+class UpstreamError(WoollamaError):
+    """A backend answered with an error of its own; relayed with its status and body."""
+
+    error_type = "upstream_error"
+
+    def __init__(self, status: int, body: dict[str, Any], provider: str):
+        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        message = str(err.get("message") or f"{provider} answered HTTP {status}")
+        super().__init__(message, code=err.get("code"))
+        self.status = status
+        self.body = body
+        self.provider = provider
+
+    def to_body(self) -> dict[str, Any]:
+        return self.body

@@ -1,0 +1,88 @@
+"""Running the app on the Unix socket and the loopback port until a signal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+
+import uvicorn
+
+from woollama.config.models import Config
+from woollama.config.paths import runtime_dir
+from woollama.server.app import ServerSettings, create_app
+from woollama.server.binding import (
+    ADDRESS_NAME,
+    SOCKET_NAME,
+    Address,
+    bind_tcp,
+    bind_unix,
+    parse_address,
+    remove_if_ours,
+    write_address_file,
+)
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    config: Config,
+    env: Mapping[str, str] = os.environ,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Bind, announce the base URL, serve until SIGINT/SIGTERM, then clean up.
+
+    Raises `BindError` before anything is created when woollama must not start.
+    """
+    token = env.get("WOOLLAMA_TOKEN") or None
+    address = parse_address(env.get("WOOLLAMA_ADDRESS"), token)
+    run_dir = runtime_dir(env)
+    socket_path = run_dir / SOCKET_NAME
+    address_path = run_dir / ADDRESS_NAME
+
+    unix_sock = bind_unix(socket_path)
+    socket_inode = socket_path.lstat().st_ino
+    try:
+        tcp_sock = bind_tcp(address)
+    except BaseException:
+        unix_sock.close()
+        remove_if_ours(socket_path, inode=socket_inode)
+        raise
+    host, port = tcp_sock.getsockname()[:2]
+    bound = str(Address(host, port))
+    settings = ServerSettings.from_env(env, bind_host=address.host)
+    app = create_app(config, settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            lifespan="on",
+            loop="uvloop",
+            http="httptools",
+            log_level=_uvicorn_level(),
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+    )
+    # uvicorn re-raises the signal it caught once it has shut down; with the
+    # default SIGTERM action that would kill us before the clean-up below.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        write_address_file(address_path, bound)
+        announce(f"woollama listening: OpenAI base_url http://{bound}/v1 (socket {socket_path})")
+        server.run(sockets=[tcp_sock, unix_sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        tcp_sock.close()
+        unix_sock.close()
+        remove_if_ours(address_path, content=bound)
+        remove_if_ours(socket_path, inode=socket_inode)
+    if not server.started:
+        # The lifespan failed (uvicorn logged why); an exit status must say so.
+        sys.exit(3)
+
+
+def _uvicorn_level() -> str:
+    return logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()

@@ -1,0 +1,1 @@
+"""What clients speak to woollama: the OpenAI HTTP API and MCP."""

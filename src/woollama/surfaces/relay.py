@@ -1,0 +1,74 @@
+"""Relaying a backend's answer to the client as it arrives."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.responses import Response, StreamingResponse
+
+from woollama.errors import BackendError, UpstreamError, WoollamaError, error_body
+from woollama.providers import Upstream
+
+log = logging.getLogger(__name__)
+
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+async def relay(upstream: Upstream, provider: str) -> Response:
+    """Turn an open upstream answer into the client's response.
+
+    Errors are relayed with the backend's status; a JSON error body passes
+    through untouched, anything else is wrapped in the OpenAI error shape.
+    Event streams are forwarded byte for byte without parsing.
+    """
+    if upstream.status >= 400:
+        try:
+            raw = await upstream.read()
+        finally:
+            await upstream.aclose()
+        raise _upstream_error(upstream.status, raw, provider)
+    if upstream.content_type.startswith("text/event-stream"):
+        return StreamingResponse(
+            _forward(upstream, provider), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
+    try:
+        raw = await upstream.read()
+    finally:
+        await upstream.aclose()
+    if "json" not in upstream.content_type:
+        raise BackendError(
+            f"provider {provider!r} answered {upstream.content_type or 'no content type'} "
+            "where JSON was expected"
+        )
+    return Response(raw, status_code=upstream.status, media_type="application/json")
+
+
+async def _forward(upstream: Upstream, provider: str) -> AsyncIterator[bytes]:
+    # Cancelled when the client disconnects; `finally` then closes the backend request.
+    try:
+        async for chunk in upstream.iter_bytes():
+            yield chunk
+    except WoollamaError as exc:
+        log.warning("stream from %s broke: %s", provider, exc.message)
+        # The SDKs raise on an `error` member in a data event, so the client sees
+        # the failure instead of waiting for a [DONE] that will never come.
+        yield b"\n\ndata: " + json.dumps(exc.to_body()).encode() + b"\n\n"
+    finally:
+        await upstream.aclose()
+
+
+def _upstream_error(status: int, raw: bytes, provider: str) -> WoollamaError:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return UpstreamError(status, body, provider)
+    if isinstance(body, dict) and isinstance(body.get("error"), str):  # Ollama's shape
+        message = f"provider {provider!r}: {body['error']}"
+        return UpstreamError(status, error_body(message, "upstream_error"), provider)
+    snippet = raw[:200].decode("utf-8", "replace").strip()
+    message = f"provider {provider!r} answered HTTP {status}" + (f": {snippet}" if snippet else "")
+    return UpstreamError(status, error_body(message, "upstream_error"), provider)
