@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Mapping
 
@@ -54,7 +55,12 @@ def serve(
     bound = str(Address(host, port))
     settings = ServerSettings.from_env(env, bind_host=address.host)
     app = create_app(config, settings)
-    server = uvicorn.Server(
+
+    def started() -> None:
+        write_address_file(address_path, bound)
+        announce(f"woollama listening: OpenAI base_url http://{bound}/v1 (socket {socket_path})")
+
+    server = _Server(
         uvicorn.Config(
             app,
             lifespan="on",
@@ -64,14 +70,14 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=5,
             server_header=False,
-        )
+        ),
+        on_started=started,
     )
-    # uvicorn re-raises the signal it caught once it has shut down; with the
-    # default SIGTERM action that would kill us before the clean-up below.
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    # Until uvicorn installs its own handlers a SIGTERM must still stop us, and
+    # after shutdown uvicorn re-raises the signal it caught: with the default
+    # action that would kill the process before the clean-up below.
+    previous = signal.signal(signal.SIGTERM, lambda *_: server.request_exit())
     try:
-        write_address_file(address_path, bound)
-        announce(f"woollama listening: OpenAI base_url http://{bound}/v1 (socket {socket_path})")
         server.run(sockets=[tcp_sock, unix_sock])
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -82,6 +88,22 @@ def serve(
     if not server.started:
         # The lifespan failed (uvicorn logged why); an exit status must say so.
         sys.exit(3)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that announces itself only once the lifespan is up."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]):
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
+
+    def request_exit(self) -> None:
+        self.should_exit = True
 
 
 def _uvicorn_level() -> str:

