@@ -100,3 +100,22 @@ class UpstreamError(WoollamaError):
 
     def to_body(self) -> dict[str, Any]:
         return self.body
+
+
+class ToolUnavailable(WoollamaError):
+    """The MCP server behind a tool is down or reconnecting; fails fast, never waits."""
+
+    status = 503
+    error_type = "tool_unavailable"
+
+
+class ToolTimeout(WoollamaError):
+    status = 504
+    error_type = "tool_timeout"
+
+
+class ToolFailed(WoollamaError):
+    """The MCP server answered the call with a protocol error."""
+
+    status = 502
+    error_type = "tool_error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -28,6 +29,7 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
     user can change one provider's `base_url` without restating the rest.
     """
     directory = directory if directory is not None else config_dir(env)
+    env = {**_builtin_variables(), **env}
     sources: dict[str, str] = {}
 
     builtin = _table(
@@ -64,6 +66,12 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
         return Config(inferencers=inferencers, recipes=recipe_models, mcp=mcp, sources=sources)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "config", "")) from None
+
+
+def _builtin_variables() -> dict[str, str]:
+    """Defaults the bundled mcp.json refers to; the environment may override them."""
+    examples = resources.files("woollama_examples")
+    return {"WOOLLAMA_PYTHON": sys.executable, "WOOLLAMA_EXAMPLES_DIR": str(examples)}
 
 
 def _read(

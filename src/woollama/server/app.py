@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -16,9 +17,10 @@ from woollama.config.models import Config
 from woollama.providers import build_providers
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
-from woollama.surfaces import openai_http
+from woollama.surfaces import openai_http, tools_http
 from woollama.surfaces.http_common import EXCEPTION_HANDLERS
 from woollama.surfaces.services import Services
+from woollama.tools import ToolRegistry, tool_timeout
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,14 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         providers = build_providers(config.inferencers)
-        app.state.services = Services(config=config, providers=providers)
+        registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
+        app.state.services = Services(config=config, providers=providers, registry=registry)
         try:
-            yield
+            # MCP servers connect in the background: the HTTP API answers at once.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(registry.run, name="mcp-registry")
+                yield
+                tg.cancel_scope.cancel()
         finally:
             await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
 
@@ -64,7 +71,7 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
     if settings.token:
         middleware.append(Middleware(BearerAuth, token=settings.token))
     return Starlette(
-        routes=openai_http.ROUTES,
+        routes=[*openai_http.ROUTES, *tools_http.ROUTES],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from woollama.config.models import Config
 from woollama.errors import BadRequest
 from woollama.providers import Provider, split_model
+from woollama.tools import ToolRegistry
 
 
 @dataclass(frozen=True)
 class Services:
     config: Config
     providers: dict[str, Provider]
+    registry: ToolRegistry
 
     def provider_for(self, model: object) -> tuple[Provider, str]:
         """Resolve `<provider>/<model>` to the adapter and the backend's bare model id."""

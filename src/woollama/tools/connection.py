@@ -1,0 +1,239 @@
+"""One supervised connection to a downstream MCP server.
+
+The connection lives in a task of its own (the SDK's client must be entered and
+left in one task) that connects, watches health with pings, and reconnects with
+exponential backoff after a failure. Callers in other tasks use `call()`, which
+fails fast with a clear error whenever the server is not connected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import anyio
+import httpx2
+import mcp.types as mt
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from woollama.config.models import McpServerConfig
+from woollama.errors import ToolFailed, ToolTimeout, ToolUnavailable
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class Health(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RETRYING = "retrying"
+    FAILED = "failed"  # several attempts in a row failed; still retried, more slowly
+
+
+@dataclass(frozen=True)
+class Timing:
+    connect_timeout: float = 20.0
+    ping_interval: float = 2.0
+    ping_timeout: float = 5.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    failed_after: int = 3
+
+
+class ServerConnection:
+    def __init__(
+        self,
+        name: str,
+        config: McpServerConfig,
+        on_change: Callable[[ServerConnection], None],
+        timing: Timing | None = None,
+    ):
+        self.name = name
+        self.config = config
+        self.timing = timing or Timing()
+        self._on_change = on_change
+        self.health = Health.CONNECTING
+        self.last_error: str | None = None
+        self.tools: tuple[mt.Tool, ...] = ()
+        self.connects = 0
+        self.connected_at: float | None = None
+        self._client: Client | None = None
+        self._wake = anyio.Event()
+        self._refresh = False
+        self._broken: str | None = None
+        self.first_attempt_done = anyio.Event()
+
+    # -- supervision ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, watch and reconnect until cancelled (by the owning lifespan)."""
+        failures = 0
+        while True:
+            error = await self._session_once()
+            self._client = None
+            self.connected_at = None
+            failures = 0 if error is None else failures + 1
+            self.last_error = error or self.last_error
+            self.health = Health.FAILED if failures >= self.timing.failed_after else Health.RETRYING
+            self.first_attempt_done.set()
+            self._on_change(self)
+            delay = min(
+                self.timing.backoff_max, self.timing.backoff_initial * 2 ** max(failures - 1, 0)
+            )
+            log.warning("MCP server %s: %s; retrying in %.1fs", self.name, self.last_error, delay)
+            await anyio.sleep(delay)
+
+    async def _session_once(self) -> str | None:
+        """One connection's life; returns why it ended (None if it was healthy a while)."""
+        self._broken = None
+        deadline = anyio.current_time() + self.timing.connect_timeout
+        try:
+            with anyio.CancelScope(deadline=deadline) as scope:
+                async with AsyncExitStack() as stack:
+                    client = await stack.enter_async_context(self._client_for(stack))
+                    tools = await _list_all(client)
+                    scope.deadline = math.inf
+                    self._client, self.tools = client, tools
+                    self.health, self.last_error = Health.CONNECTED, None
+                    self.connects += 1
+                    self.connected_at = time.time()
+                    self.first_attempt_done.set()
+                    log.info("MCP server %s connected: %d tools", self.name, len(tools))
+                    self._on_change(self)
+                    return await self._watch(client)
+            if scope.cancelled_caught:
+                return f"no answer within {self.timing.connect_timeout:g}s of connecting"
+        except Exception as exc:  # any failure of a downstream server is contained here
+            return _describe(exc)
+        return "connection ended"
+
+    async def _watch(self, client: Client) -> str:
+        while True:
+            with anyio.move_on_after(self.timing.ping_interval):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            if self._broken:
+                return self._broken
+            if self._refresh:
+                self._refresh = False
+                self.tools = await _list_all(client, refresh=True)
+                self._on_change(self)
+                continue
+            try:
+                with anyio.fail_after(self.timing.ping_timeout):
+                    await client.send_ping()
+            except Exception as exc:
+                return f"ping failed: {_describe(exc)}"
+
+    def _client_for(self, stack: AsyncExitStack) -> Client:
+        cfg = self.config
+        handler = self._on_message
+        if cfg.command is not None:
+            params = StdioServerParameters(
+                command=cfg.command, args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd
+            )
+            return Client(params, message_handler=handler, cache=None)
+        assert cfg.url is not None
+        http = create_mcp_http_client(headers=dict(cfg.headers) or None)
+        stack.push_async_callback(http.aclose)
+        return Client(
+            streamable_http_client(cfg.url, http_client=http), message_handler=handler, cache=None
+        )
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, mt.ToolListChangedNotification):
+            self._refresh = True
+            self._wake.set()
+
+    def mark_broken(self, reason: str) -> None:
+        if self._client is not None and self._broken is None:
+            self._broken = reason
+            self.health = Health.RETRYING
+            self._wake.set()
+
+    # -- calls ---------------------------------------------------------------------
+
+    async def call(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        time_limit: float | None,
+        progress: ProgressFn | None = None,
+    ) -> mt.CallToolResult:
+        client = self._client
+        if client is None or self.health is not Health.CONNECTED:
+            detail = f": {self.last_error}" if self.last_error else ""
+            raise ToolUnavailable(f"MCP server {self.name!r} is {self.health.value}{detail}")
+        try:
+            with anyio.fail_after(time_limit):
+                return await client.call_tool(tool, arguments, progress_callback=progress)
+        except TimeoutError:
+            raise ToolTimeout(
+                f"tool {self.name}.{tool} did not answer within {time_limit:g}s "
+                "(WOOLLAMA_TOOL_TIMEOUT)"
+            ) from None
+        except MCPError as exc:
+            if exc.code == mt.CONNECTION_CLOSED:
+                self.mark_broken("connection closed")
+                raise ToolUnavailable(
+                    f"MCP server {self.name!r} went away during the call"
+                ) from None
+            raise ToolFailed(f"{self.name}.{tool}: {exc}") from None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                httpx2.TransportError) as exc:  # fmt: skip
+            self.mark_broken(_describe(exc))
+            raise ToolUnavailable(
+                f"MCP server {self.name!r} is unreachable: {_describe(exc)}"
+            ) from None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "transport": self.config.transport,
+            "status": self.health.value,
+            "last_error": self.last_error,
+            "tool_count": len(self.tools),
+            "connects": self.connects,
+            "connected_since": self.connected_at,
+        }
+
+
+async def _list_all(client: Client, *, refresh: bool = False) -> tuple[mt.Tool, ...]:
+    tools: list[mt.Tool] = []
+    cursor: str | None = None
+    for _ in range(100):  # a server that pages forever must not hang start-up
+        page = await client.list_tools(cursor=cursor, cache_mode="refresh" if refresh else "use")
+        tools.extend(page.tools)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return tuple(tools)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _describe(exc.exceptions[0])
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def tool_timeout(env: Mapping[str, str] = os.environ) -> float | None:
+    """`WOOLLAMA_TOOL_TIMEOUT` in seconds (default 180; zero or less disables it)."""
+    raw = env.get("WOOLLAMA_TOOL_TIMEOUT", "180")
+    with contextlib.suppress(ValueError):
+        value = float(raw)
+        return value if value > 0 else None
+    log.warning("ignoring WOOLLAMA_TOOL_TIMEOUT=%r (not a number); using 180", raw)
+    return 180.0

@@ -1,0 +1,146 @@
+"""One tool table over every downstream MCP server, shared by all surfaces."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp.types as mt
+
+from woollama.config.models import McpServerConfig
+from woollama.errors import NotFound
+from woollama.tools.connection import ProgressFn, ServerConnection, Timing
+from woollama.tools.names import model_names
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolEntry:
+    server: str
+    name: str  # the tool's own name on its server
+    qualified: str  # server.tool, as config and /v1/tools write it
+    model_name: str  # what a model sees and calls
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: dict[str, Any] | None = None
+
+    def as_openai_tool(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.model_name,
+                "description": self.description or f"{self.qualified} (no description given)",
+                "parameters": self.input_schema or {"type": "object", "properties": {}},
+            },
+        }
+
+
+class ToolRegistry:
+    def __init__(
+        self,
+        servers: Mapping[str, McpServerConfig],
+        *,
+        timeout: float | None,
+        timing: Timing | None = None,
+    ):
+        self.timeout = timeout
+        self.connections = {
+            name: ServerConnection(name, cfg, self._changed, timing)
+            for name, cfg in servers.items()
+        }
+        self._by_qualified: dict[str, ToolEntry] = {}
+        self._by_model_name: dict[str, ToolEntry] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    async def run(self) -> None:
+        """Supervise every server until cancelled; one failing never affects another."""
+        async with anyio.create_task_group() as tg:
+            for connection in self.connections.values():
+                tg.start_soon(connection.run, name=f"mcp:{connection.name}")
+
+    async def wait_first_attempts(self, within: float) -> None:
+        """Wait (bounded) until every server has connected or failed once."""
+        with anyio.move_on_after(within):
+            for connection in self.connections.values():
+                await connection.first_attempt_done.wait()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self, _connection: ServerConnection) -> None:
+        self._rebuild()
+        for listener in self._listeners:
+            listener()
+
+    def _rebuild(self) -> None:
+        found: dict[str, tuple[str, mt.Tool]] = {}
+        for server, connection in self.connections.items():
+            for tool in connection.tools:
+                found[f"{server}.{tool.name}"] = (server, tool)
+        # Names are computed over every tool ever seen per server (the connection keeps
+        # its last list while down), so a reconnect does not rename anything.
+        names = model_names(found)
+        entries = [
+            ToolEntry(
+                server=server,
+                name=tool.name,
+                qualified=qualified,
+                model_name=names[qualified],
+                description=tool.description or "",
+                input_schema=dict(tool.input_schema or {}),
+                output_schema=dict(tool.output_schema) if tool.output_schema else None,
+                annotations=tool.annotations.model_dump(exclude_none=True)
+                if tool.annotations
+                else None,
+            )
+            for qualified, (server, tool) in sorted(found.items())
+        ]
+        self._by_qualified = {e.qualified: e for e in entries}
+        self._by_model_name = {e.model_name: e for e in entries}
+
+    # -- lookups -------------------------------------------------------------------
+
+    def entries(self) -> list[ToolEntry]:
+        return list(self._by_qualified.values())
+
+    def get(self, qualified: str) -> ToolEntry | None:
+        return self._by_qualified.get(qualified)
+
+    def by_model_name(self, name: str) -> ToolEntry | None:
+        return self._by_model_name.get(name)
+
+    def health(self) -> list[dict[str, Any]]:
+        return [c.snapshot() for c in self.connections.values()]
+
+    # -- calls ---------------------------------------------------------------------
+
+    async def call(
+        self,
+        entry: ToolEntry,
+        arguments: dict[str, Any],
+        *,
+        progress: ProgressFn | None = None,
+    ) -> mt.CallToolResult:
+        connection = self.connections.get(entry.server)
+        if connection is None:
+            raise NotFound(f"no MCP server named {entry.server!r}")
+        return await connection.call(
+            entry.name, arguments, time_limit=self.timeout, progress=progress
+        )
+
+
+def result_text(result: mt.CallToolResult) -> str:
+    """A tool result as the text a model reads: text blocks joined, else structured JSON."""
+    texts = [block.text for block in result.content if isinstance(block, mt.TextContent)]
+    if texts:
+        return "\n".join(texts)
+    if result.structured_content is not None:
+        return json.dumps(result.structured_content)
+    kinds = sorted({block.type for block in result.content})
+    return f"(tool returned {', '.join(kinds)} content)" if kinds else ""
