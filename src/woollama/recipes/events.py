@@ -1,0 +1,38 @@
+"""What the recipe loop reports as it runs; streaming and non-streaming drain the same events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCalled:
+    call_id: str
+    tool: str  # server.tool, or the model's raw name when it is not allowed
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    call_id: str
+    tool: str
+    text: str
+    is_error: bool
+    structured: Any = None
+
+
+@dataclass(frozen=True)
+class Done:
+    content: str
+    finish_reason: str
+    usage: dict[str, int] = field(default_factory=dict)
+    turns: int = 1
+
+
+Event = TextDelta | ToolCalled | ToolResult | Done
