@@ -113,7 +113,7 @@ class RecipeRunner:
         finally:
             await upstream.aclose()
         if upstream.status >= 400:
-            raise upstream_error(upstream.status, raw, self.provider.name)
+            raise _turn_error(upstream.status, raw, self.provider.name)
         try:
             answer = json.loads(raw)
             choice = answer["choices"][0]
@@ -147,7 +147,7 @@ class RecipeRunner:
         upstream = await self.provider.open("/chat/completions", request)
         try:
             if upstream.status >= 400:
-                raise upstream_error(upstream.status, await upstream.read(), self.provider.name)
+                raise _turn_error(upstream.status, await upstream.read(), self.provider.name)
             decoder = SSEDecoder()
             async for chunk in upstream.iter_bytes():
                 for event in decoder.feed(chunk):
@@ -188,6 +188,14 @@ class RecipeRunner:
             text = f"Error: {text}"
         return ToolResult(call_id, entry.qualified, text, bool(result.is_error),
                           result.structured_content)  # fmt: skip
+
+
+def _turn_error(status: int, raw: bytes, provider: str) -> WoollamaError:
+    error = upstream_error(status, raw, provider)
+    if status >= 500:
+        # The backend failed, not woollama: a recipe reports that as a bad gateway.
+        return BackendError(f"provider {provider!r} failed during the recipe: {error.message}")
+    return error
 
 
 def _parse_chunk(data: str, provider: str) -> dict[str, Any]:

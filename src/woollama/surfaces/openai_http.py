@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from woollama.errors import NotFound, Unsupported
+from woollama.errors import Unsupported
 from woollama.providers import split_model
 from woollama.surfaces.http_common import json_object
+from woollama.surfaces.recipe_http import recipe_chat, runner_for
 from woollama.surfaces.relay import relay
 from woollama.surfaces.services import Services
 
@@ -49,7 +50,11 @@ async def list_models(request: Request) -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
-    return await _pass_through(request, "/chat/completions")
+    body = await json_object(request)
+    provider_name, bare = split_model(body.get("model"))
+    if provider_name == RECIPE_PROVIDER:
+        return await recipe_chat(_services(request), bare, body)
+    return await _pass_through(request, "/chat/completions", body)
 
 
 async def embeddings(request: Request) -> Response:
@@ -60,14 +65,16 @@ async def image_generations(request: Request) -> Response:
     return await _pass_through(request, "/images/generations")
 
 
-async def _pass_through(request: Request, endpoint: str) -> Response:
-    body = await json_object(request)
+async def _pass_through(
+    request: Request, endpoint: str, body: dict[str, Any] | None = None
+) -> Response:
+    if body is None:
+        body = await json_object(request)
     services = _services(request)
     provider_name, bare = split_model(body.get("model"))
     if provider_name == RECIPE_PROVIDER:
-        if bare not in services.config.recipes:
-            raise NotFound(f"unknown recipe {bare!r}; see GET /v1/models for woollama/<recipe>")
-        raise Unsupported(f"recipes are not served on {endpoint} by this build")
+        runner_for(services, bare)  # an unknown recipe is a 404 on every route
+        raise Unsupported(f"recipes answer chat completions only, not {endpoint}")
     provider, bare = services.provider_for(body["model"])
     body["model"] = bare
     upstream = await provider.open(endpoint, body)

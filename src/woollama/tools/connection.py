@@ -25,6 +25,7 @@ import mcp.types as mt
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from woollama.config.models import McpServerConfig
 from woollama.errors import ToolFailed, ToolTimeout, ToolUnavailable
@@ -132,9 +133,23 @@ class ServerConnection:
                 continue
             try:
                 with anyio.fail_after(self.timing.ping_timeout):
-                    await client.send_ping()
+                    await self._probe(client)
             except Exception as exc:
-                return f"ping failed: {_describe(exc)}"
+                return f"health check failed: {_describe(exc)}"
+
+    async def _probe(self, client: Client) -> None:
+        """Prove the server is alive; on modern connections also catch tool changes.
+
+        2026-07-28 removed `ping` and has no channel for unsolicited notifications,
+        so there the tool list itself is re-read and compared.
+        """
+        if client.protocol_version in HANDSHAKE_PROTOCOL_VERSIONS:
+            await client.send_ping()
+            return
+        tools = await _list_all(client, refresh=True)
+        if tools != self.tools:
+            self.tools = tools
+            self._on_change(self)
 
     def _client_for(self, stack: AsyncExitStack) -> Client:
         cfg = self.config

@@ -1,0 +1,236 @@
+"""Recipes end to end: the real SDK → real woollama → scripted backend + real MCP servers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import openai
+import pytest
+
+from tests.fakes.openai_backend import Chunks, Die, Error, FakeOpenAI, Text, ToolCalls
+from tests.harness import Woollama, start, write_config
+
+RECIPES = """
+[recipes.counter]
+inferencer = "fake/m"
+system = "You count things."
+tools = ["hello.count_to", "textops.word_count"]
+params = { temperature = 0.1 }
+
+[recipes.plain]
+inferencer = "fake/m"
+system = "Be brief."
+tools = []
+
+[recipes.short]
+inferencer = "fake/m"
+tools = ["hello.hello"]
+max_turns = 2
+
+[recipes.ghostly]
+inferencer = "fake/m"
+tools = ["hello.hello", "ghost.tool"]
+
+[recipes.nowhere]
+inferencer = "nope/m"
+"""
+
+
+@dataclass
+class Rig:
+    server: Woollama
+    fake: FakeOpenAI
+
+    def chat(self, recipe: str, content: str = "go", **kwargs):
+        return self.server.client().chat.completions.create(
+            model=f"woollama/{recipe}", messages=[{"role": "user", "content": content}], **kwargs
+        )
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    root = tmp_path_factory.mktemp("recipes")
+    with FakeOpenAI() as fake:
+        write_config(
+            root / "config",
+            inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+            recipes=RECIPES,
+        )  # mcp.json: the bundled hello and textops servers
+        server = start(root, {"WOOLLAMA_TOOL_TIMEOUT": "3"})
+        health = server.http().get("/v1/tools", params={"wait": 20}).json()["servers"]
+        assert {s["name"]: s["status"] for s in health} == {
+            "hello": "connected",
+            "textops": "connected",
+        }
+        try:
+            yield Rig(server, fake)
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def fake(rig: Rig) -> FakeOpenAI:
+    rig.fake.requests.clear()
+    assert rig.fake.pending_replies == 0
+    return rig.fake
+
+
+def tool_messages(fake: FakeOpenAI, request: int) -> list[dict]:
+    return [m for m in fake.requests[request].body["messages"] if m["role"] == "tool"]
+
+
+def test_recipe_runs_a_tool_turn_then_answers(rig: Rig, fake: FakeOpenAI):
+    fake.script(
+        ToolCalls([("hello__count_to", '{"n": 3}')]),
+        Text(
+            "Counted to 3.", usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+        ),
+    )
+    reply = rig.chat("counter", "count to 3")
+    assert reply.choices[0].message.content == "Counted to 3."
+    assert reply.model == "woollama/counter"
+    first = fake.requests[0].body
+    assert first["model"] == "m"
+    assert first["messages"][0] == {"role": "system", "content": "You count things."}
+    assert first["temperature"] == 0.1
+    assert sorted(t["function"]["name"] for t in first["tools"]) == [
+        "hello__count_to",
+        "textops__word_count",
+    ]
+    result = tool_messages(fake, 1)[0]
+    assert json.loads(result["content"]) == {"count": 3, "total": 3, "done": True}
+    assert reply.usage.total_tokens >= 7  # summed over both turns
+
+
+def test_parallel_tool_calls_are_all_answered_in_order(rig: Rig, fake: FakeOpenAI):
+    fake.script(
+        ToolCalls([("hello__count_to", '{"n": 2}'), ("textops__word_count", '{"text": "a b c"}')]),
+        Text("done"),
+    )
+    rig.chat("counter")
+    assistant = fake.requests[1].body["messages"][-3]
+    results = tool_messages(fake, 1)
+    assert [r["tool_call_id"] for r in results] == [c["id"] for c in assistant["tool_calls"]]
+    assert assistant["content"] == ""  # never null: some engines reject it
+    assert json.loads(results[0]["content"])["count"] == 2
+    assert results[1]["content"] == "3"
+
+
+def test_streamed_recipe_hides_tool_turns_and_reassembles_fragments(rig: Rig, fake: FakeOpenAI):
+    fake.script(
+        ToolCalls(
+            [("textops__word_count", '{"text": "one two"}'), ("hello__count_to", '{"n": 4}')]
+        ),
+        Text("There are two words."),
+    )
+    stream = rig.chat("counter", stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "There are two words."
+    assert not any(c.choices and c.choices[0].delta.tool_calls for c in chunks)
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == ["stop"]
+    assert chunks[-1].usage is not None
+    results = tool_messages(fake, 1)
+    assert results[0]["content"] == "2"
+    assert json.loads(results[1]["content"])["count"] == 4
+
+
+def test_tool_outside_the_allow_list_is_refused_even_if_it_exists(rig: Rig, fake: FakeOpenAI):
+    fake.script(ToolCalls([("textops__uppercase", '{"text": "shout"}')]), Text("ok"))
+    assert rig.chat("counter").choices[0].message.content == "ok"
+    refusal = tool_messages(fake, 1)[0]["content"]
+    assert "not available in this recipe" in refusal
+    assert "SHOUT" not in refusal
+
+
+def test_malformed_arguments_are_reported_to_the_model(rig: Rig, fake: FakeOpenAI):
+    fake.script(
+        ToolCalls([("hello__count_to", '{"n": ')]),
+        ToolCalls([("hello__count_to", "[1]")]),
+        Text("ok"),
+    )
+    rig.chat("counter")
+    assert "not valid JSON" in tool_messages(fake, 1)[0]["content"]
+    assert "JSON object" in tool_messages(fake, 2)[-1]["content"]
+
+
+def test_tool_errors_are_marked_as_errors(rig: Rig, fake: FakeOpenAI):
+    fake.script(ToolCalls([("hello__count_to", '{"n": 0}')]), Text("ok"))
+    rig.chat("counter")
+    assert tool_messages(fake, 1)[0]["content"].startswith("Error:")
+
+
+def test_tool_timeout_is_reported_to_the_model(rig: Rig, fake: FakeOpenAI):
+    fake.script(ToolCalls([("hello__count_to", '{"n": 5, "delay_ms": 2000}')]), Text("ok"))
+    rig.chat("counter")
+    assert "did not answer within 3s" in tool_messages(fake, 1)[0]["content"]
+
+
+def test_recipe_without_tools_offers_none(rig: Rig, fake: FakeOpenAI):
+    fake.script(Text("brief"))
+    assert rig.chat("plain").choices[0].message.content == "brief"
+    assert "tools" not in fake.requests[0].body
+    assert fake.requests[0].body["messages"][0]["content"] == "Be brief."
+
+
+def test_missing_tool_is_skipped_and_the_recipe_still_runs(rig: Rig, fake: FakeOpenAI):
+    fake.script(Text("fine"))
+    assert rig.chat("ghostly").choices[0].message.content == "fine"
+    assert [t["function"]["name"] for t in fake.requests[0].body["tools"]] == ["hello__hello"]
+
+
+def test_max_turns_is_a_clear_error(rig: Rig, fake: FakeOpenAI):
+    fake.script(
+        ToolCalls([("hello__hello", '{"name": "a"}')]),
+        ToolCalls([("hello__hello", '{"name": "b"}')]),
+    )
+    with pytest.raises(openai.APIStatusError) as info:
+        rig.chat("short")
+    assert info.value.status_code == 502
+    assert "max_turns=2" in info.value.message
+
+
+def test_backend_failure_mid_loop_is_a_502(rig: Rig, fake: FakeOpenAI):
+    fake.script(
+        ToolCalls([("hello__count_to", '{"n": 1}')]),
+        Error(500, "engine exploded", type="server_error"),
+    )
+    with pytest.raises(openai.APIStatusError) as info:
+        rig.chat("counter")
+    assert info.value.status_code == 502
+    assert "engine exploded" in info.value.message
+
+
+def test_backend_dying_mid_stream_ends_with_an_error_event(rig: Rig, fake: FakeOpenAI):
+    fake.script(Die(after_chunks=2))
+    with pytest.raises(openai.APIError):
+        for _ in rig.chat("plain", stream=True):
+            pass
+
+
+def test_client_disconnect_cancels_the_loop_and_upstream(rig: Rig, fake: FakeOpenAI):
+    before = fake.disconnects
+    fake.script(Chunks(3, delay=60.0, text="slow"))
+    with rig.chat("plain", stream=True) as stream:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+    assert fake.wait_disconnect(timeout=10.0, count=before + 1)
+
+
+@pytest.mark.parametrize(("recipe", "status"), [("missing", 404), ("nowhere", 400)])
+def test_bad_recipes_get_clear_errors(rig: Rig, fake: FakeOpenAI, recipe: str, status: int):
+    with pytest.raises(openai.APIStatusError) as info:
+        rig.chat(recipe)
+    assert info.value.status_code == status
+
+
+def test_recipe_first_error_before_streaming_is_an_http_status(rig: Rig, fake: FakeOpenAI):
+    fake.script(Error(401, "bad key", type="invalid_request_error", code="invalid_api_key"))
+    with pytest.raises(openai.AuthenticationError):
+        rig.chat("plain", stream=True)
