@@ -141,3 +141,34 @@ def test_forced_tool_call_comes_back_from_a_real_engine(through_woollama: Woolla
     )
     calls = reply.choices[0].message.tool_calls
     assert calls and calls[0].function.name == "hello"
+
+
+def test_recipe_makes_a_real_tool_call_through_a_real_mcp_server(
+    woollama: Callable[..., Woollama], llamacpp_url: str
+):
+    server = woollama(
+        inferencers=f'[inferencers.llamacpp]\nbase_url = "{llamacpp_url}"\n',
+        recipes="""
+[recipes.greeter]
+inferencer = "llamacpp/smollm2"
+system = "You greet people using the hello tool."
+tools = ["hello.hello"]
+max_turns = 4
+
+[recipes.greeter.params]
+temperature = 0
+max_tokens = 48
+tool_choice = { type = "function", function = { name = "hello__hello" } }
+""",
+    )
+    assert server.http().get("/v1/tools", params={"wait": 20}).json()["servers"][0]["status"] == (
+        "connected"
+    )
+    reply = server.client(timeout=180).chat.completions.create(
+        model="woollama/greeter", messages=[{"role": "user", "content": "Please greet Ada."}]
+    )
+    # The forced first turn made a real tool call that the real hello server answered;
+    # what the tiny model says afterwards is its own business.
+    assert reply.choices[0].message.content
+    assert reply.usage is not None and reply.usage.total_tokens > 0
+    assert "recipe greeter: hello.hello -> ok" in server.log()

@@ -184,6 +184,8 @@ class RecipeRunner:
         except WoollamaError as exc:
             return ToolResult(call_id, entry.qualified, f"Error: {exc.message}", True)
         text = result_text(result)
+        log.info("recipe %s: %s -> %s", self.name, entry.qualified,
+                 "error" if result.is_error else "ok")  # fmt: skip
         if result.is_error:
             text = f"Error: {text}"
         return ToolResult(call_id, entry.qualified, text, bool(result.is_error),
