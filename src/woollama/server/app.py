@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from woollama.config.models import Config
-from woollama.providers import build_providers
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
 from woollama.surfaces import openai_http, tools_http
 from woollama.surfaces.http_common import EXCEPTION_HANDLERS
-from woollama.surfaces.services import Services
-from woollama.tools import ToolRegistry, tool_timeout
+from woollama.surfaces.services import open_services
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +45,9 @@ class ServerSettings:
 def create_app(config: Config, settings: ServerSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        providers = build_providers(config.inferencers)
-        registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
-        app.state.services = Services(config=config, providers=providers, registry=registry)
-        try:
-            # MCP servers connect in the background: the HTTP API answers at once.
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(registry.run, name="mcp-registry")
-                yield
-                tg.cancel_scope.cancel()
-        finally:
-            await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+        async with open_services(config) as services:
+            app.state.services = services
+            yield
 
     middleware = [
         Middleware(

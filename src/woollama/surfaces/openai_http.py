@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -13,11 +11,9 @@ from starlette.routing import Route
 from woollama.errors import Unsupported
 from woollama.providers import split_model
 from woollama.surfaces.http_common import json_object
-from woollama.surfaces.recipe_http import recipe_chat, runner_for
+from woollama.surfaces.recipe_http import recipe_chat
 from woollama.surfaces.relay import relay
-from woollama.surfaces.services import Services
-
-RECIPE_PROVIDER = "woollama"
+from woollama.surfaces.services import RECIPE_PROVIDER, Services
 
 
 def _services(request: Request) -> Services:
@@ -25,28 +21,7 @@ def _services(request: Request) -> Services:
 
 
 async def list_models(request: Request) -> Response:
-    services = _services(request)
-    names = list(services.providers)
-    # Discovery runs concurrently; each provider bounds its own wait and a
-    # provider that is down contributes nothing rather than failing the list.
-    found = await asyncio.gather(*(services.providers[n].list_models() for n in names))
-    created = int(time.time())
-    data: list[dict[str, Any]] = [
-        {"id": f"{name}/{model}", "object": "model", "created": created, "owned_by": name}
-        for name, models in zip(names, found, strict=True)
-        for model in models
-    ]
-    data.extend(
-        {
-            "id": f"{RECIPE_PROVIDER}/{name}",
-            "object": "model",
-            "created": created,
-            "owned_by": RECIPE_PROVIDER,
-            "description": recipe.description,
-        }
-        for name, recipe in services.config.recipes.items()
-    )
-    return JSONResponse({"object": "list", "data": data})
+    return JSONResponse({"object": "list", "data": await _services(request).models()})
 
 
 async def chat_completions(request: Request) -> Response:
@@ -73,7 +48,7 @@ async def _pass_through(
     services = _services(request)
     provider_name, bare = split_model(body.get("model"))
     if provider_name == RECIPE_PROVIDER:
-        runner_for(services, bare)  # an unknown recipe is a 404 on every route
+        services.recipe_runner(bare)  # an unknown recipe is a 404 on every route
         raise Unsupported(f"recipes answer chat completions only, not {endpoint}")
     provider, bare = services.provider_for(body["model"])
     body["model"] = bare

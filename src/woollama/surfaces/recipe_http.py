@@ -10,21 +10,13 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from woollama.errors import NotFound, WoollamaError
-from woollama.recipes import Done, Event, RecipeRunner, TextDelta
+from woollama.errors import WoollamaError
+from woollama.recipes import Done, Event, TextDelta
 from woollama.surfaces.services import Services
 
 
-def runner_for(services: Services, name: str) -> RecipeRunner:
-    recipe = services.config.recipes.get(name)
-    if recipe is None:
-        known = ", ".join(f"woollama/{r}" for r in services.config.recipes) or "none configured"
-        raise NotFound(f"unknown recipe {name!r} (known: {known})", code="model_not_found")
-    return RecipeRunner(name, recipe, services.provider_for, services.registry)
-
-
 async def recipe_chat(services: Services, name: str, body: dict[str, Any]) -> Response:
-    runner = runner_for(services, name)
+    runner = services.recipe_runner(name)
     model = f"woollama/{name}"
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())

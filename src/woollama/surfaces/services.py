@@ -1,13 +1,23 @@
-"""The long-lived objects every surface shares, built once by the server's lifespan."""
+"""The long-lived objects every surface shares, built once per process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from woollama.config.models import Config
-from woollama.errors import BadRequest
-from woollama.providers import Provider, split_model
-from woollama.tools import ToolRegistry
+import anyio
+
+from woollama.config.models import Config, RecipeConfig
+from woollama.errors import BadRequest, NotFound
+from woollama.providers import Provider, build_providers, split_model
+from woollama.recipes import RecipeRunner
+from woollama.tools import ToolRegistry, tool_timeout
+
+RECIPE_PROVIDER = "woollama"
 
 
 @dataclass(frozen=True)
@@ -29,3 +39,58 @@ class Services:
                 code="model_not_found",
             )
         return provider, bare
+
+    async def models(self) -> list[dict[str, Any]]:
+        """Every provider's models and every recipe, as OpenAI model objects."""
+        names = list(self.providers)
+        # Discovery runs concurrently; each provider bounds its own wait and one
+        # that is down contributes nothing rather than failing the list.
+        found = await asyncio.gather(*(self.providers[n].list_models() for n in names))
+        created = int(time.time())
+        data: list[dict[str, Any]] = [
+            {"id": f"{name}/{model}", "object": "model", "created": created, "owned_by": name}
+            for name, models in zip(names, found, strict=True)
+            for model in models
+        ]
+        data.extend(
+            {
+                "id": f"{RECIPE_PROVIDER}/{name}",
+                "object": "model",
+                "created": created,
+                "owned_by": RECIPE_PROVIDER,
+                "description": recipe.description,
+            }
+            for name, recipe in self.config.recipes.items()
+        )
+        return data
+
+    def recipe_runner(self, name: str) -> RecipeRunner:
+        recipe = self.config.recipes.get(name)
+        if recipe is None:
+            known = ", ".join(f"woollama/{r}" for r in self.config.recipes) or "none configured"
+            raise NotFound(f"unknown recipe {name!r} (known: {known})", code="model_not_found")
+        return RecipeRunner(name, recipe, self.provider_for, self.registry)
+
+    def runner(self, model: str) -> RecipeRunner:
+        """`woollama/<recipe>`, or any `<provider>/<model>` run as a recipe without tools."""
+        provider, _, bare = model.partition("/")
+        if provider == RECIPE_PROVIDER:
+            return self.recipe_runner(bare)
+        return RecipeRunner(model, RecipeConfig(inferencer=model), self.provider_for, self.registry)
+
+
+@contextlib.asynccontextmanager
+async def open_services(config: Config) -> AsyncIterator[Services]:
+    """Create every client and session, supervise MCP servers, and close it all on exit.
+
+    MCP servers connect in the background, so whatever is served answers at once.
+    """
+    providers = build_providers(config.inferencers)
+    registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(registry.run, name="mcp-registry")
+            yield Services(config=config, providers=providers, registry=registry)
+            tg.cancel_scope.cancel()
+    finally:
+        await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
