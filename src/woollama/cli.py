@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -44,8 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"woollama: config error:\n{exc}", file=sys.stderr)
         return 1
     if command == "mcp":
-        print("woollama: `woollama mcp` is not available in this build", file=sys.stderr)
-        return 1
+        import anyio
+
+        from woollama.surfaces.mcp_server import serve_stdio
+
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(serve_stdio, config)
+        return 0
     return _serve(config)
 
 

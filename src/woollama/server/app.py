@@ -8,14 +8,19 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from woollama.config.models import Config
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
 from woollama.surfaces import openai_http, tools_http
 from woollama.surfaces.http_common import EXCEPTION_HANDLERS
+from woollama.surfaces.mcp_server import McpSurface
 from woollama.surfaces.services import open_services
 
 log = logging.getLogger(__name__)
@@ -47,7 +52,11 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(config) as services:
             app.state.services = services
-            yield
+            app.state.mcp = StreamableHTTPSessionManager(
+                app=McpSurface(services).server, security_settings=_mcp_security(settings)
+            )
+            async with app.state.mcp.run():
+                yield
 
     middleware = [
         Middleware(
@@ -59,8 +68,33 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
     if settings.token:
         middleware.append(Middleware(BearerAuth, token=settings.token))
     return Starlette(
-        routes=[*openai_http.ROUTES, *tools_http.ROUTES],
+        routes=[
+            *openai_http.ROUTES,
+            *tools_http.ROUTES,
+            # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
+            Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
+        ],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
+    )
+
+
+class _McpEndpoint:
+    """Streamable HTTP, handed to the session manager the lifespan created."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        manager: StreamableHTTPSessionManager = scope["app"].state.mcp
+        await manager.handle_request(scope, receive, send)
+
+
+def _mcp_security(settings: ServerSettings) -> TransportSecuritySettings:
+    """The SDK's own DNS-rebinding check, kept on as a second line behind our guard."""
+    hosts = ["localhost", "127.0.0.1", "[::1]", *settings.allowed_hosts]
+    bracketed = [f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts]
+    origins = [f"{scheme}://{h}" for scheme in ("http", "https") for h in bracketed]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*bracketed, *(f"{h}:*" for h in bracketed)],
+        allowed_origins=[*origins, *(f"{o}:*" for o in origins), *settings.allowed_origins],
     )
