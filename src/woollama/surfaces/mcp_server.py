@@ -160,7 +160,11 @@ class McpSurface:
         arguments = dict(params.arguments or {})
         if params.name == CHAT_TOOL:
             return await self._chat(ctx, arguments)
-        entry = self.services.registry.by_model_name(params.name)
+        registry = self.services.registry
+        entry = registry.by_model_name(params.name)
+        if entry is None:
+            await registry.wait_first_attempts(FIRST_LIST_WAIT)  # just started: tools may come
+            entry = registry.by_model_name(params.name)
         if entry is None:
             raise MCPError(code=mt.INVALID_PARAMS, message=f"unknown tool {params.name!r}")
 
@@ -169,7 +173,7 @@ class McpSurface:
 
         try:
             # Returned as the downstream server gave it: content, structuredContent, isError.
-            return await self.services.registry.call(entry, arguments, progress=forward)
+            return await registry.call(entry, arguments, progress=forward)
         except WoollamaError as exc:
             return _tool_error(exc.message)
 

@@ -74,9 +74,11 @@ class ToolRegistry:
         self._listeners.append(listener)
 
     def _changed(self, _connection: ServerConnection) -> None:
+        before = self._by_qualified
         self._rebuild()
-        for listener in self._listeners:
-            listener()
+        if self._by_qualified != before:  # health changes alone do not concern clients
+            for listener in self._listeners:
+                listener()
 
     def _rebuild(self) -> None:
         found: dict[str, tuple[str, mt.Tool]] = {}
