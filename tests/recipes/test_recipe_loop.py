@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import openai
 import pytest
 
-from tests.fakes.openai_backend import Chunks, Die, Error, FakeOpenAI, Text, ToolCalls
+from tests.fakes.openai_backend import Chunks, Die, Error, FakeOpenAI, Slow, Text, ToolCalls
 from tests.harness import Woollama, start, write_config
 
 RECIPES = """
@@ -234,3 +234,14 @@ def test_recipe_first_error_before_streaming_is_an_http_status(rig: Rig, fake: F
     fake.script(Error(401, "bad key", type="invalid_request_error", code="invalid_api_key"))
     with pytest.raises(openai.AuthenticationError):
         rig.chat("plain", stream=True)
+
+
+def test_non_streaming_client_that_gives_up_cancels_the_backend_request(rig: Rig, fake: FakeOpenAI):
+    before = fake.disconnects
+    fake.script(Slow(60.0))
+    client = rig.server.client(timeout=2.0)
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(
+            model="woollama/plain", messages=[{"role": "user", "content": "x"}]
+        )
+    assert fake.wait_disconnect(timeout=10.0, count=before + 1)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,6 +15,8 @@ from starlette.responses import JSONResponse, Response
 from woollama.errors import BadRequest, WoollamaError, error_body
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_BODY = 64 * 1024 * 1024  # images as data URLs make legitimately large bodies
 
@@ -33,6 +37,32 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
     return body
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """Run `work` until it ends or the client hangs up (then cancel it, return None).
+
+    Streaming responses get this from Starlette; a non-streaming request that
+    runs a long recipe needs it so a client that gave up stops the backend too.
+    """
+    outcome: list[T] = []
+    failure: list[Exception] = []
+
+    async def run_work(scope: anyio.CancelScope) -> None:
+        try:
+            outcome.append(await work)
+        except Exception as exc:  # re-raised below as itself, not inside an ExceptionGroup
+            failure.append(exc)
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_work, tg.cancel_scope)
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        tg.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+    return outcome[0] if outcome else None
 
 
 def error_response(exc: WoollamaError) -> JSONResponse:

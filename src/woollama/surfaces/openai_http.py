@@ -28,7 +28,7 @@ async def chat_completions(request: Request) -> Response:
     body = await json_object(request)
     provider_name, bare = split_model(body.get("model"))
     if provider_name == RECIPE_PROVIDER:
-        return await recipe_chat(_services(request), bare, body)
+        return await recipe_chat(request, _services(request), bare, body)
     return await _pass_through(request, "/chat/completions", body)
 
 

@@ -8,20 +8,26 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from woollama.errors import WoollamaError
 from woollama.recipes import Done, Event, TextDelta
+from woollama.surfaces.http_common import unless_disconnected
 from woollama.surfaces.services import Services
 
 
-async def recipe_chat(services: Services, name: str, body: dict[str, Any]) -> Response:
+async def recipe_chat(
+    request: Request, services: Services, name: str, body: dict[str, Any]
+) -> Response:
     runner = services.recipe_runner(name)
     model = f"woollama/{name}"
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.get("stream"):
-        done = await _final(runner.run(body, stream=False))
+        done = await unless_disconnected(request, _final(runner.run(body, stream=False)))
+        if done is None:  # nobody is left to answer
+            return Response(status_code=499)
         return JSONResponse(
             {
                 "id": completion_id,
