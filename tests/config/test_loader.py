@@ -136,6 +136,7 @@ def test_default_applies_when_variable_is_unset(tmp_path: Path):
             ["mcpServers.s", "not both"],
         ),
         ("mcp.json", "[1, 2]", ["top level must be an object"]),
+        ("mcp.json", '{"mcpServers": {"a.b": {"command": "x"}}}', ["mcpServers", "'a.b'"]),
         ("mcp.json", "{", ["not valid JSON"]),
     ],
 )

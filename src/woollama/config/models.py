@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class _Strict(BaseModel):
@@ -78,6 +79,15 @@ class McpConfig(_Strict):
     conversation_store: str | ConversationStore | None = Field(
         default=None, alias="conversationStore"
     )
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        # Recipes write tools as server.tool, so a dot in a server name would be ambiguous.
+        for name in value:
+            if not _SERVER_NAME.fullmatch(name):
+                raise ValueError(f"server name {name!r} may use only letters, digits, _ and -")
+        return value
 
     @field_validator("conversation_store", mode="after")
     @classmethod

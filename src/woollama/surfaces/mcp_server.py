@@ -172,10 +172,16 @@ class McpSurface:
             await ctx.session.report_progress(progress, total, message)
 
         try:
-            # Returned as the downstream server gave it: content, structuredContent, isError.
-            return await registry.call(entry, arguments, progress=forward)
+            result = await registry.call(entry, arguments, progress=forward)
         except WoollamaError as exc:
             return _tool_error(exc.message)
+        # Content, structuredContent and isError pass through as the downstream gave them;
+        # its _meta (which names the downstream server) does not speak for woollama.
+        return mt.CallToolResult(
+            content=result.content,
+            structured_content=result.structured_content,
+            is_error=result.is_error,
+        )
 
     async def _chat(
         self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +22,10 @@ async def list_tools(request: Request) -> Response:
         # Lets a script that just started woollama wait for the first connection
         # attempts instead of polling.
         try:
-            seconds = min(max(float(wait), 0.0), MAX_WAIT)
+            seconds = float(wait)
+            if math.isnan(seconds):
+                raise ValueError(wait)
+            seconds = min(max(seconds, 0.0), MAX_WAIT)
         except ValueError:
             raise BadRequest(f"wait must be a number of seconds, not {wait!r}") from None
         await registry.wait_first_attempts(seconds)

@@ -81,11 +81,13 @@ class ServerConnection:
         """Connect, watch and reconnect until cancelled (by the owning lifespan)."""
         failures = 0
         while True:
+            connects_before = self.connects
             error = await self._session_once()
             self._client = None
             self.connected_at = None
-            failures = 0 if error is None else failures + 1
-            self.last_error = error or self.last_error
+            # A connection that came up and later died starts the backoff afresh.
+            failures = 1 if self.connects > connects_before else failures + 1
+            self.last_error = error
             self.health = Health.FAILED if failures >= self.timing.failed_after else Health.RETRYING
             self.first_attempt_done.set()
             self._on_change(self)
@@ -95,8 +97,8 @@ class ServerConnection:
             log.warning("MCP server %s: %s; retrying in %.1fs", self.name, self.last_error, delay)
             await anyio.sleep(delay)
 
-    async def _session_once(self) -> str | None:
-        """One connection's life; returns why it ended (None if it was healthy a while)."""
+    async def _session_once(self) -> str:
+        """One connection's life; returns why it ended."""
         self._broken = None
         deadline = anyio.current_time() + self.timing.connect_timeout
         try:
@@ -116,6 +118,9 @@ class ServerConnection:
             if scope.cancelled_caught:
                 return f"no answer within {self.timing.connect_timeout:g}s of connecting"
         except Exception as exc:  # any failure of a downstream server is contained here
+            cause = _first_leaf(exc)
+            if isinstance(cause, OSError) and self.config.command is not None:
+                return f"cannot run {self.config.command!r}: {cause.strerror or cause}"
             return _describe(exc)
         return "connection ended"
 
@@ -237,9 +242,14 @@ async def _list_all(client: Client, *, refresh: bool = False) -> tuple[mt.Tool, 
     return tuple(tools)
 
 
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _describe(exc.exceptions[0])
+    exc = _first_leaf(exc)
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 

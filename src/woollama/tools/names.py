@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 MAX_LEN = 64
-VALID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _INVALID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _SEPARATOR = "__"
 _HASH_LEN = 8
