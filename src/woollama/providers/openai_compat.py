@@ -7,8 +7,10 @@ import fnmatch
 import json
 import logging
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -19,6 +21,14 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_TIMEOUT = 3.0
 _CONNECT_TIMEOUT = 10.0
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) gives for `url`."""
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
 
 
 class AiohttpUpstream:
@@ -67,8 +77,11 @@ class OpenAICompatProvider:
             ),
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             auto_decompress=True,
-            trust_env=True,
+            # trust_env would consult netrc and the proxy settings in a thread on every
+            # request; the proxy is resolved once instead.
+            trust_env=False,
         )
+        self._proxy = proxy_for(config.base_url)
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -122,7 +135,7 @@ class OpenAICompatProvider:
         try:
             async with asyncio.timeout(DISCOVERY_TIMEOUT):
                 async with self._session.get(
-                    self.config.base_url + "/models", headers=self._headers()
+                    self.config.base_url + "/models", headers=self._headers(), proxy=self._proxy
                 ) as response:
                     response.raise_for_status()
                     payload = await response.json(content_type=None)

@@ -70,6 +70,7 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=5,
             server_header=False,
+            proxy_headers=False,  # woollama is the edge; forwarded headers are not trusted
         ),
         on_started=started,
     )

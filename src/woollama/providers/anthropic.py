@@ -1,0 +1,240 @@
+"""Anthropic's native Messages API behind the OpenAI-shaped `Provider` protocol.
+
+Every answer is translated back into OpenAI bytes (a `chat.completion`, a
+`chat.completion.chunk` stream, or an OpenAI error body with our status), so the
+relay and the recipe loop treat this adapter exactly like an OpenAI-compatible one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from woollama.config.models import InferencerConfig
+from woollama.errors import BackendError, BackendTimeout, BadRequest, Unsupported
+from woollama.providers.anthropic_stream import StreamConverter
+from woollama.providers.anthropic_translate import (
+    ANTHROPIC_VERSION,
+    DEFAULT_MAX_TOKENS,
+    to_anthropic_request,
+    to_openai_error,
+    to_openai_response,
+)
+from woollama.providers.openai_compat import AiohttpUpstream
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_TIMEOUT = 3.0
+_CONNECT_TIMEOUT = 10.0
+_JSON = "application/json"
+
+
+class BufferedUpstream:
+    """An answer already in hand (an error body read up front)."""
+
+    def __init__(self, status: int, body: bytes, content_type: str = _JSON):
+        self.status = status
+        self.content_type = content_type
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    async def aclose(self) -> None:
+        return None
+
+
+class CompletionUpstream:
+    """A non-streamed Messages answer, read and translated on `read()`."""
+
+    content_type = _JSON
+
+    def __init__(self, raw: AiohttpUpstream, provider: str, model: str):
+        self.status = raw.status
+        self._raw = raw
+        self._provider = provider
+        self._model = model
+
+    async def read(self) -> bytes:
+        body = await self._raw.read()
+        try:
+            message = json.loads(body)
+            if not isinstance(message, dict) or message.get("type") != "message":
+                raise ValueError("not a message")
+            answer = to_openai_response(message, self._model)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BackendError(
+                f"provider {self._provider!r} answered something that is not a Messages "
+                "API response"
+            ) from None
+        return json.dumps(answer).encode()
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        yield await self.read()
+
+    async def aclose(self) -> None:
+        await self._raw.aclose()
+
+
+class StreamUpstream:
+    """A streamed Messages answer, translated chunk by chunk as it arrives."""
+
+    content_type = "text/event-stream"
+
+    def __init__(self, raw: AiohttpUpstream, converter: StreamConverter):
+        self.status = raw.status
+        self._raw = raw
+        self._converter = converter
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        async for chunk in self._raw.iter_bytes():
+            out = self._converter.feed(chunk)
+            if out:
+                yield out
+            if self._converter.finished:
+                return
+        self._converter.close()
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_bytes()])
+
+    async def aclose(self) -> None:
+        await self._raw.aclose()
+
+
+class AnthropicProvider:
+    def __init__(self, name: str, config: InferencerConfig, env: Mapping[str, str] = os.environ):
+        self.name = name
+        self.config = config
+        self._env = env
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=_CONNECT_TIMEOUT, sock_read=config.timeout
+            ),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            auto_decompress=True,
+            trust_env=True,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "content-type": _JSON,
+            "accept": _JSON,
+            "anthropic-version": ANTHROPIC_VERSION,
+        }
+        var = self.config.api_key_env
+        if var:
+            # Read on every call so a key exported after start is picked up.
+            key = self._env.get(var)
+            if not key:
+                raise BadRequest(
+                    f"provider {self.name!r} needs an API key: set the environment "
+                    f"variable {var} before starting woollama",
+                    code="missing_api_key",
+                )
+            headers["x-api-key"] = key
+        return headers
+
+    async def open(
+        self, endpoint: str, body: dict[str, Any]
+    ) -> BufferedUpstream | CompletionUpstream | StreamUpstream:
+        if endpoint != "/chat/completions":
+            raise Unsupported(
+                f"provider {self.name!r} speaks the Anthropic Messages API, which has no "
+                f"{endpoint} endpoint; use a provider that offers it"
+            )
+        headers = self._headers()
+        extra = self.config.extra_body
+        # extra_body holds native Messages fields (thinking, top_k, ...); the client's
+        # translated fields win, and extra_body may set the default max_tokens.
+        request: dict[str, Any] = {
+            **extra,
+            **to_anthropic_request(
+                body, default_max_tokens=int(extra.get("max_tokens", DEFAULT_MAX_TOKENS))
+            ),
+        }
+        raw = AiohttpUpstream(await self._post(request, headers), self.name)
+        if raw.status >= 400:
+            try:
+                status, error = to_openai_error(raw.status, await raw.read(), self.name)
+            finally:
+                await raw.aclose()
+            return BufferedUpstream(status, json.dumps(error).encode())
+        model = str(body.get("model", ""))
+        if request.get("stream") is True:
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            converter = StreamConverter(model, self.name, include_usage=include_usage)
+            return StreamUpstream(raw, converter)
+        return CompletionUpstream(raw, self.name, model)
+
+    async def _post(
+        self, request: dict[str, Any], headers: dict[str, str]
+    ) -> aiohttp.ClientResponse:
+        try:
+            return await self._session.post(
+                # No redirects: the provider key must never follow one to another host.
+                self.config.base_url + "/messages",
+                data=json.dumps(request).encode(),
+                headers=headers,
+                allow_redirects=False,
+            )
+        except TimeoutError:
+            raise BackendTimeout(
+                f"provider {self.name!r} did not answer within {self.config.timeout:g} s"
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise BackendError(
+                f"provider {self.name!r} is unreachable at {self.config.base_url} "
+                f"({exc.os_error}); is it running, and is its base_url right?"
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise BackendError(f"provider {self.name!r} failed: {exc}") from None
+
+    async def list_models(self) -> list[str]:
+        models = list(self.config.models)
+        if self.config.discover:
+            seen = set(models)
+            models.extend(m for m in await self._discover() if m not in seen)
+        return models
+
+    async def _discover(self) -> list[str]:
+        try:
+            async with asyncio.timeout(DISCOVERY_TIMEOUT):
+                async with self._session.get(
+                    # The list is paginated; 1000 is the largest page the API allows.
+                    self.config.base_url + "/models",
+                    params={"limit": "1000"},
+                    headers=self._headers(),
+                    allow_redirects=False,
+                ) as response:
+                    response.raise_for_status()
+                    payload = await response.json(content_type=None)
+            ids = [str(item["id"]) for item in payload.get("data", []) if "id" in item]
+        except (
+            TimeoutError,
+            aiohttp.ClientError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            BadRequest,
+        ) as exc:
+            log.info("model discovery for %s skipped: %s", self.name, exc or type(exc).__name__)
+            return []
+        patterns = self.config.model_patterns
+        if patterns:
+            ids = [i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns)]
+        return ids
+
+    async def aclose(self) -> None:
+        await self._session.close()
