@@ -7,14 +7,20 @@ from typing import Any
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BadRequest, ConfigError
+from woollama.providers.anthropic import AnthropicProvider
 from woollama.providers.base import Provider, Upstream, upstream_error
+from woollama.providers.ollama_native import OllamaProvider
 from woollama.providers.openai_compat import OpenAICompatProvider
 
 ProviderFactory = Callable[[str, InferencerConfig], Provider]
 
 # Adapters register by the `kind` an inferencer names; built-in kinds use the
 # same table as any added later.
-KINDS: dict[str, ProviderFactory] = {"openai": OpenAICompatProvider}
+KINDS: dict[str, ProviderFactory] = {
+    "openai": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+    "ollama": OllamaProvider,
+}
 
 
 def register_kind(kind: str, factory: ProviderFactory) -> None:

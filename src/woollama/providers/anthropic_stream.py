@@ -87,9 +87,7 @@ class StreamConverter:
     def close(self) -> None:
         """Call when the upstream body ended; a stream cut short is a backend failure."""
         if not self.finished:
-            raise BackendError(
-                f"provider {self.provider!r} ended the stream before message_stop"
-            )
+            raise BackendError(f"provider {self.provider!r} ended the stream before message_stop")
 
     # -- events → chunks -----------------------------------------------------------
 
