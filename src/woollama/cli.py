@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"woollama: config error:\n{exc}", file=sys.stderr)
         return 1
+    if (problem := _state_problem()) is not None:
+        print(f"woollama: {problem}", file=sys.stderr)
+        return 1
     if command == "mcp":
         import anyio
 
@@ -53,6 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             anyio.run(serve_stdio, config)
         return 0
     return _serve(config)
+
+
+def _state_problem() -> str | None:
+    """Open the state database once up front so a bad one stops start-up with a clear word."""
+    from woollama.config.paths import state_dir
+    from woollama.conversations.handles import DB_NAME, HandleTable, StateError
+
+    try:
+        HandleTable(state_dir() / DB_NAME).close()
+    except StateError as exc:
+        return exc.message
+    return None
 
 
 def _serve(config: object) -> int:

@@ -11,7 +11,13 @@ from typing import Any
 
 import anyio
 
-from woollama.config.models import Config, RecipeConfig
+from woollama.config.models import Config, HttpStoreRef, McpStoreRef, RecipeConfig
+from woollama.config.paths import state_dir
+from woollama.conversations import Conversations, HandleTable
+from woollama.conversations.backends import StoreBacked
+from woollama.conversations.handles import DB_NAME
+from woollama.conversations.legacy_import import import_legacy
+from woollama.conversations.stores import HttpThreadStore, McpThreadStore, ThreadStore
 from woollama.errors import BadRequest, NotFound
 from woollama.providers import Provider, build_providers, split_model
 from woollama.recipes import RecipeRunner
@@ -25,6 +31,7 @@ class Services:
     config: Config
     providers: dict[str, Provider]
     registry: ToolRegistry
+    conversations: Conversations
 
     def provider_for(self, model: object) -> tuple[Provider, str]:
         """Resolve `<provider>/<model>` to the adapter and the backend's bare model id."""
@@ -85,12 +92,36 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
 
     MCP servers connect in the background, so whatever is served answers at once.
     """
+    table = HandleTable(state_dir() / DB_NAME)
+    import_legacy(table, state_dir())
     providers = build_providers(config.inferencers)
     registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
+    store = _thread_store(config, registry)
+    services = Services(
+        config=config,
+        providers=providers,
+        registry=registry,
+        conversations=Conversations(table, {}),
+    )
+    if store is not None:
+        services.conversations.backends["store-backed"] = StoreBacked(store, services.runner)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(registry.run, name="mcp-registry")
-            yield Services(config=config, providers=providers, registry=registry)
+            yield services
             tg.cancel_scope.cancel()
     finally:
-        await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+        closers = [p.aclose() for p in providers.values()]
+        if store is not None:
+            closers.append(store.aclose())
+        await asyncio.gather(*closers, return_exceptions=True)
+        table.close()
+
+
+def _thread_store(config: Config, registry: ToolRegistry) -> ThreadStore | None:
+    ref = config.mcp.conversation_store
+    if isinstance(ref, McpStoreRef):
+        return McpThreadStore(registry, ref.server)
+    if isinstance(ref, HttpStoreRef):
+        return HttpThreadStore(ref.url)
+    return None
