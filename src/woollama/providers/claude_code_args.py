@@ -204,11 +204,12 @@ def render(messages: Any, system: str = "") -> tuple[str, str]:
 
 def _turn_text(role: Any, text: str, message: dict[str, Any]) -> str:
     if role == "assistant":
+        functions = [c.get("function") for c in message.get("tool_calls") or []
+                     if isinstance(c, dict)]  # fmt: skip
         calls = [
-            f"[called tool {c.get('function', {}).get('name')!s} with "
-            f"{c.get('function', {}).get('arguments')!s}]"
-            for c in message.get("tool_calls") or []
-            if isinstance(c, dict)
+            f"[called tool {f.get('name')!s} with {f.get('arguments')!s}]"
+            for f in functions
+            if isinstance(f, dict)
         ]
         return "\n".join([text, *calls]).strip()
     if role == "tool" and message.get("tool_call_id"):

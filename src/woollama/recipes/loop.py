@@ -18,6 +18,7 @@ from typing import Any
 from woollama.config.models import RecipeConfig
 from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Provider, upstream_error
+from woollama.providers.claude_code import ClaudeCodeProvider
 from woollama.providers.sse import SSEDecoder
 from woollama.recipes.assembly import TurnAssembler
 from woollama.recipes.events import Done, Event, TextDelta, ToolCalled, ToolResult
@@ -59,6 +60,20 @@ class RecipeRunner:
         return allowed
 
     async def run(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[Event]:
+        if isinstance(self.provider, ClaudeCodeProvider) and self.allowed:
+            # Claude Code runs the tool loop itself, confined to this recipe's tools.
+            text, usage = await self.provider.delegate(
+                model=self.model,
+                system=self.recipe.system,
+                messages=list(body.get("messages") or []),
+                servers={n: c.config for n, c in self.registry.connections.items()},
+                allowed_tools=[(e.server, e.name) for e in self.allowed.values()],
+                max_turns=self.recipe.max_turns,
+            )
+            if stream and text:
+                yield TextDelta(text)
+            yield Done(text, "stop", usage)
+            return
         messages: list[dict[str, Any]] = []
         if self.recipe.system:
             messages.append({"role": "system", "content": self.recipe.system})

@@ -20,10 +20,12 @@ from woollama.conversations.legacy_import import import_legacy
 from woollama.conversations.stores import HttpThreadStore, McpThreadStore, ThreadStore
 from woollama.errors import BadRequest, NotFound
 from woollama.providers import Provider, build_providers, split_model
+from woollama.providers.claude_code import ClaudeCodeProvider
 from woollama.recipes import RecipeRunner
 from woollama.tools import ToolRegistry, tool_timeout
 
 RECIPE_PROVIDER = "woollama"
+CLAUDE_CODE = "claude-code"  # the local `claude` CLI, present without any configuration
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     table = HandleTable(state_dir() / DB_NAME)
     import_legacy(table, state_dir())
     providers = build_providers(config.inferencers)
+    providers.setdefault(CLAUDE_CODE, ClaudeCodeProvider(CLAUDE_CODE))
     registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
     store = _thread_store(config, registry)
     services = Services(
