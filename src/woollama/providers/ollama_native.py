@@ -99,8 +99,8 @@ class OllamaProvider:
         self._openai = OpenAICompatProvider(name, config, env)
         # The native API is another OpenAICompatProvider rooted at the server root, so
         # key headers, the no-redirect rule and the 502/504 mapping are the same code.
-        # TODO(share-session): it owns a second pool; share the first once
-        # OpenAICompatProvider can post to a URL outside its base_url.
+        # It costs a second connection pool until OpenAICompatProvider can post to a
+        # URL outside its base_url.
         native = config.model_copy(
             update={
                 "base_url": ollama_root(config.base_url),
