@@ -126,6 +126,27 @@ class ClaudeCodeProvider:
         usage = openai_usage(result.usage)
         return result.text, {key: usage[key] for key in _USAGE_KEYS}
 
+    async def converse(
+        self, *, model: str, messages: list[dict], session_id: str | None, workdir: Path
+    ) -> tuple[str, str | None, dict[str, int]]:
+        """One turn of a conversation the CLI itself keeps, resumed by its session id.
+
+        Sessions belong to a working directory, so every turn of one conversation runs
+        in the same private `workdir`. Returns (text, session id, usage).
+        """
+        model = args.check_model(model)
+        system, prompt = args.render(messages)
+        limit = timeout_from(self._env, "WOOLLAMA_CLAUDE_TIMEOUT", COMPLETION_TIMEOUT)
+        binary = args.resolve_binary(self._env)
+        with scratch() as tmp:
+            system_file = tmp.write("system.txt", system) if system else None
+            argv = args.completion_argv(binary, model, system_file)
+            if session_id:
+                argv.append(f"--resume={args.check_session_id(session_id)}")
+            result = await self._run(argv, prompt, workdir, limit)
+        usage = openai_usage(result.usage)
+        return result.text, result.session_id, {key: usage[key] for key in _USAGE_KEYS}
+
     async def _run(self, argv: list[str], prompt: str, cwd: Path, limit: float) -> CliResult:
         return await run_cli(
             argv,

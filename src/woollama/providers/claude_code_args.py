@@ -94,6 +94,16 @@ def _common(binary: str, model: str, system_file: str | None, max_turns: int) ->
     return argv
 
 
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def check_session_id(session_id: str) -> str:
+    # A session id is passed on the command line; nothing that could be a flag is.
+    if not _SESSION_ID.fullmatch(session_id):
+        raise BadRequest(f"invalid claude session id {session_id!r}")
+    return session_id
+
+
 def completion_argv(binary: str, model: str, system_file: str | None) -> list[str]:
     return [
         *_common(binary, model, system_file, 1),

@@ -15,6 +15,7 @@ from woollama.config.models import Config, HttpStoreRef, McpStoreRef, RecipeConf
 from woollama.config.paths import state_dir
 from woollama.conversations import Conversations, HandleTable
 from woollama.conversations.backends import StoreBacked
+from woollama.conversations.claude_resume import ClaudeResume
 from woollama.conversations.handles import DB_NAME
 from woollama.conversations.legacy_import import import_legacy
 from woollama.conversations.stores import HttpThreadStore, McpThreadStore, ThreadStore
@@ -106,8 +107,12 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         registry=registry,
         conversations=Conversations(table, {}),
     )
+    backends = services.conversations.backends
     if store is not None:
-        services.conversations.backends["store-backed"] = StoreBacked(store, services.runner)
+        backends["store-backed"] = StoreBacked(store, services.runner)
+    claude = providers[CLAUDE_CODE]
+    if isinstance(claude, ClaudeCodeProvider):
+        backends["claude-resume"] = ClaudeResume(claude, state_dir() / "claude-sessions")
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(registry.run, name="mcp-registry")
