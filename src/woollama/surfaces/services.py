@@ -18,10 +18,12 @@ from woollama.conversations.backends import StoreBacked
 from woollama.conversations.claude_resume import ClaudeResume
 from woollama.conversations.handles import DB_NAME
 from woollama.conversations.legacy_import import import_legacy
+from woollama.conversations.managed_agents import ManagedAgents
 from woollama.conversations.stores import HttpThreadStore, McpThreadStore, ThreadStore
 from woollama.errors import BadRequest, NotFound
 from woollama.providers import Provider, build_providers, split_model
 from woollama.providers.claude_code import ClaudeCodeProvider
+from woollama.providers.managed_agents import ManagedAgentsClient
 from woollama.recipes import RecipeRunner
 from woollama.tools import ToolRegistry, tool_timeout
 
@@ -113,6 +115,9 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
     claude = providers[CLAUDE_CODE]
     if isinstance(claude, ClaudeCodeProvider):
         backends["claude-resume"] = ClaudeResume(claude, state_dir() / "claude-sessions")
+    agents = _agents_client(config)
+    if agents is not None:
+        backends["managed-agents"] = ManagedAgents(agents)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(registry.run, name="mcp-registry")
@@ -122,8 +127,22 @@ async def open_services(config: Config) -> AsyncIterator[Services]:
         closers = [p.aclose() for p in providers.values()]
         if store is not None:
             closers.append(store.aclose())
+        if agents is not None:
+            closers.append(agents.aclose())
         await asyncio.gather(*closers, return_exceptions=True)
         table.close()
+
+
+def _agents_client(config: Config) -> ManagedAgentsClient | None:
+    """Managed Agents live on the Anthropic API: same host and key as `anthropic`."""
+    anthropic = config.inferencers.get("anthropic")
+    if anthropic is None:
+        return None
+    return ManagedAgentsClient(
+        base_url=anthropic.base_url.removesuffix("/v1"),
+        api_key_env=anthropic.api_key_env or "ANTHROPIC_API_KEY",
+        timeout=anthropic.timeout,
+    )
 
 
 def _thread_store(config: Config, registry: ToolRegistry) -> ThreadStore | None:
