@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from woollama.config.models import Config
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
-from woollama.surfaces import conversations_http, openai_http, tools_http
+from woollama.surfaces import conversations_http, openai_http, responses, tools_http
 from woollama.surfaces.http_common import EXCEPTION_HANDLERS
 from woollama.surfaces.mcp_server import McpSurface
 from woollama.surfaces.services import open_services
@@ -70,6 +70,7 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
     return Starlette(
         routes=[
             *openai_http.ROUTES,
+            *responses.ROUTES,
             *tools_http.ROUTES,
             *conversations_http.ROUTES,
             # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
