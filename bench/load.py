@@ -54,7 +54,9 @@ def chat_body(model: str, stream: bool) -> bytes:
     return json.dumps(body).encode()
 
 
-def aiohttp_session(target: Target, limit: int = 64) -> aiohttp.ClientSession:
+def aiohttp_session(
+    target: Target, limit: int = 64, trust_env: bool = False
+) -> aiohttp.ClientSession:
     connector: aiohttp.BaseConnector
     if target.uds:
         connector = aiohttp.UnixConnector(path=target.uds, limit=limit)
@@ -63,7 +65,10 @@ def aiohttp_session(target: Target, limit: int = 64) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-        trust_env=False,  # never route loopback traffic through a configured proxy
+        # Off: never route loopback traffic through a configured proxy. On only for the
+        # client comparison, because aiohttp then resolves proxy settings from the
+        # environment in a worker thread on every request, a cost worth recording.
+        trust_env=trust_env,
     )
 
 
@@ -287,6 +292,7 @@ class Throughput:
     latency: Samples
     cpu_s: float = math.nan  # CPU time the server under test spent in the window
     client_cpu_s: float = math.nan  # CPU time this load-generating process spent
+    machine_s: float = math.nan  # busy CPU time of the whole machine (all processes)
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -295,6 +301,18 @@ class Throughput:
     @property
     def client_cpu_us_per_request(self) -> float:
         return self.client_cpu_s / self.requests * 1e6 if self.requests else math.nan
+
+    def merge(self, other: Throughput) -> Throughput:
+        """Add up rounds of the same row (run interleaved with the other targets)."""
+        return Throughput(
+            self.requests + other.requests,
+            self.errors + other.errors,
+            self.seconds + other.seconds,
+            Samples(self.latency.values + other.latency.values),
+            self.cpu_s + other.cpu_s,
+            self.client_cpu_s + other.client_cpu_s,
+            self.machine_s + other.machine_s,
+        )
 
     @property
     def rps(self) -> float:
@@ -308,6 +326,7 @@ async def concurrent(
     max_requests: int,
     warmup: float = 0.3,
     cpu: Callable[[], float] | None = None,
+    machine: Callable[[], float] | None = None,
 ) -> Throughput:
     """``workers`` closed-loop clients until ``duration`` s or ``max_requests`` in total.
 
@@ -339,10 +358,12 @@ async def concurrent(
     await run(warmup, max_requests, None)
     lat = Samples()
     cpu0 = cpu() if cpu else math.nan
+    box0 = machine() if machine else math.nan
     own0 = time.process_time()
     t0 = time.perf_counter()
     done, errors = await run(duration, max_requests, lat)
     elapsed = time.perf_counter() - t0
     own = time.process_time() - own0
     cpu_s = cpu() - cpu0 if cpu else math.nan
-    return Throughput(done, errors, elapsed, lat, cpu_s, own)
+    box = machine() - box0 if machine else math.nan
+    return Throughput(done, errors, elapsed, lat, cpu_s, own, box)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ipaddress
+import math
 import os
 import secrets
 import signal
@@ -211,6 +212,33 @@ def cpu_seconds(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total / _TICKS
+
+
+def settle(pid: int, max_s: float = 5.0) -> float:
+    """Wait (bounded) until the tree's RSS stops changing; returns the seconds waited.
+
+    A router may spawn children after it starts listening (woollama starts its MCP
+    servers in the background), so "idle after start" is read once those are up.
+    """
+    t0 = time.monotonic()
+    last, stable = -1, 0
+    while time.monotonic() - t0 < max_s and stable < 3:
+        time.sleep(0.25)
+        now = memory_kb(pid)["tree_rss"]
+        stable = stable + 1 if last > 0 and abs(now - last) <= last * 0.01 else 0
+        last = now
+    return time.monotonic() - t0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (from /proc/stat)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return math.nan
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    # guest time is already counted in user/nice, so leave fields 8+ out.
+    return (sum(fields[:8]) - idle) / _TICKS
 
 
 def memory_kb(pid: int) -> dict[str, int]:

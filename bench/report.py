@@ -206,19 +206,24 @@ def markdown(r: Results) -> str:
             str(t.errors),
             _us(t.cpu_us_per_request),
             _us(t.client_cpu_us_per_request),
+            "n/a" if math.isnan(t.machine_s) else f"{t.machine_s / t.seconds:.2f}",
         ]
         for name, t in r.conc.items()
     ]
     head = ["target", "req/s", "vs direct", "p50", "p99", "requests", "errors"]
-    lines += _table([*head, "server CPU µs/req", "client CPU µs/req"], rows)
+    head += ["server CPU µs/req", "client CPU µs/req", "machine busy cores"]
+    lines += _table(head, rows)
     lines += [
-        "Server CPU is the CPU time of the process serving the row during the window "
-        "(the fake backend for direct, woollama's process for woollama, LiteLLM's for "
-        "LiteLLM) divided by requests; woollama's rows exclude the backend's share. Client "
+        "Server CPU is the CPU time of the process tree serving the row during the window "
+        "(the fake backend for direct, woollama with its MCP server children for woollama, "
+        "LiteLLM for LiteLLM) divided by requests; woollama's rows exclude the backend's "
+        "share. Client "
         "CPU is the load generator's. With two cores shared by client, router and backend, "
         "the direct row is bound by the client, and a one-process router by its own CPU "
         "per request (at most 1e6 / that many req/s); CPU per request is the router's cost "
-        "independent of how the cores happen to be split.",
+        "independent of how the cores happen to be split. Machine busy cores counts every "
+        f"process on the machine (of {m['nproc']}): well below that, or well above the "
+        "client's and server's shares, means something else ran during the window.",
         "",
     ]
 
@@ -230,6 +235,12 @@ def markdown(r: Results) -> str:
     if rows:
         head = ["process, when", "VmRSS MiB", "VmHWM MiB (peak)", "RSS of process tree MiB"]
         lines += _table(head, rows)
+        lines += [
+            "VmRSS/VmHWM are the main process's; the tree adds its children (woollama's "
+            "downstream MCP servers from the bundled defaults). Idle is read once the tree's "
+            "RSS has stopped changing after start-up.",
+            "",
+        ]
     if r.startup_s:
         starts = ", ".join(f"{k} {v:.2f} s" for k, v in r.startup_s.items())
         lines += [f"Start-up until ready: {starts}.", ""]
@@ -239,7 +250,11 @@ def markdown(r: Results) -> str:
         "",
         "Raw client cost against the fake backend directly (no router), so the router's "
         "choice of outbound library is made on numbers. `raw` reads bytes as they arrive "
-        "(what a pass-through relay does); `lines` splits SSE lines (what a recipe loop does).",
+        "(what a pass-through relay does); `lines` splits SSE lines (what a recipe loop does). "
+        "Both clients run with `trust_env=False` except the `trust_env=True` row: with it, "
+        "aiohttp looks up proxy settings from the environment (in a worker thread) on every "
+        "request. The benchmark removes proxy variables and sets `NO_PROXY` to loopback, so that "
+        "row measures the look-up alone.",
         "",
     ]
     rows = []
@@ -285,11 +300,16 @@ def summary(r: Results) -> str:
         t = r.stream_total[name]
         out.append(f"stream {name:24} first p50 {ms(s.pct(50))}  end p50 {ms(t.pct(50))} ms")
     for name, t in r.conc.items():
-        cpu = t.cpu_us_per_request
-        out.append(f"c16    {name:24} {t.rps:8.0f} req/s  errors {t.errors}  cpu/req {cpu:.0f} µs")
-    for label, v in r.memory.items():
+        cpu, busy = t.cpu_us_per_request, t.machine_s / t.seconds
         out.append(
-            f"mem    {label:36} RSS {v['rss'] / 1024:.1f} MiB  HWM {v['hwm'] / 1024:.1f} MiB"
+            f"c16    {name:24} {t.rps:8.0f} req/s  errors {t.errors}  cpu/req {cpu:.0f} µs"
+            f"  machine busy {busy:.2f} cores"
+        )
+    for label, v in r.memory.items():
+        mib = {k: f"{n / 1024:.1f}" for k, n in v.items()}
+        out.append(
+            f"mem    {label:28} RSS {mib['rss']} MiB  HWM {mib['hwm']} MiB  "
+            f"tree RSS {mib['tree_rss']} MiB"
         )
     for name, s in r.client_seq.items():
         c = r.client_conc.get(name)

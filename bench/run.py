@@ -175,6 +175,7 @@ def start_litellm(
         "LiteLLM proxy",
     )
     r.startup_s["LiteLLM"] = time.monotonic() - t0
+    procs.settle(p.pid)
     r.memory["LiteLLM, idle after start"] = procs.memory_kb(p.pid)
     return p, Target(LITELLM, f"http://127.0.0.1:{port}/v1", MODEL, api_key=key)
 
@@ -225,15 +226,18 @@ async def measure_targets(
                 r.stream_total.setdefault(t.name, Samples()).values.extend(total.values)
 
         print(f"  concurrency {CONCURRENCY}: {c.conc_seconds} s per target", flush=True)
-        for t in targets:
-            pid = pids.get(t.name)
-            r.conc[t.name] = await load.concurrent(
-                post[t.name],
-                CONCURRENCY,
-                c.conc_seconds,
-                c.conc_max,
-                cpu=(lambda p=pid: procs.cpu_seconds(p)) if pid else None,
-            )
+        for _ in range(c.rounds):
+            for t in targets:
+                pid = pids.get(t.name)
+                tp = await load.concurrent(
+                    post[t.name],
+                    CONCURRENCY,
+                    c.conc_seconds / c.rounds,
+                    c.conc_max // c.rounds,
+                    cpu=(lambda p=pid: procs.cpu_seconds(p)) if pid else None,
+                    machine=procs.machine_busy_seconds,
+                )
+                r.conc[t.name] = r.conc[t.name].merge(tp) if t.name in r.conc else tp
     finally:
         for s in sessions.values():
             await s.close()
@@ -243,9 +247,14 @@ async def measure_clients(direct: Target, c: Counts, r: Results) -> None:
     """httpx2 vs aiohttp as the router's outbound client, against the backend directly."""
     body, sbody = load.chat_body(direct.model, False), load.chat_body(direct.model, True)
     url, n = direct.chat_url, STREAM_CHUNKS
-    async with load.aiohttp_session(direct) as a, load.httpx2_client() as h:
+    async with (
+        load.aiohttp_session(direct) as a,
+        load.aiohttp_session(direct, trust_env=True) as at,
+        load.httpx2_client() as h,
+    ):
         post = {
             "aiohttp": load.aiohttp_post(a, url, body),
+            "aiohttp trust_env=True": load.aiohttp_post(at, url, body),
             "httpx2": load.httpx2_post(h, url, body),
         }
         strm = {
@@ -334,6 +343,11 @@ def command_line() -> str:
 
 def main() -> int:
     args = parse_args()
+    # This process too: no proxy variables, NO_PROXY=loopback, so even a client with
+    # trust_env=True can only ever reach 127.0.0.1.
+    clean = procs.clean_env()
+    os.environ.clear()
+    os.environ.update(clean)
     c = QUICK if args.quick else FULL
     r = Results(
         command=command_line(),
@@ -342,7 +356,7 @@ def main() -> int:
             "sequential": f"{c.seq} requests per target after {c.warmup} warm-up",
             "streaming": f"{c.stream} streams per target after {c.stream_warmup} warm-up",
             "concurrency": f"{CONCURRENCY} workers for {c.conc_seconds} s per target",
-            "interleaved rounds": str(c.rounds),
+            "interleaved rounds (each section)": str(c.rounds),
         },
     )
     r.loadavg["start"] = loadavg()
@@ -376,7 +390,7 @@ def main() -> int:
             if not args.skip_woollama:
                 print("starting woollama ...", flush=True)
                 wl, tcp, uds = start_woollama(pg, root, port, shlex.split(args.woollama_cmd), r)
-                time.sleep(0.5)  # let start-up allocations settle before reading RSS
+                procs.settle(wl.pid)  # children started after listening count as idle
                 r.memory["woollama, idle after start"] = procs.memory_kb(wl.pid)
                 targets += [tcp, uds]
                 pids |= {TCP: wl.pid, UDS: wl.pid}

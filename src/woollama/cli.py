@@ -63,8 +63,11 @@ def _state_problem() -> str | None:
     from woollama.config.paths import state_dir
     from woollama.conversations.handles import DB_NAME, HandleTable, StateError
 
+    path = state_dir() / DB_NAME
+    if not path.exists():
+        return None  # created (and any original state imported) when serving starts
     try:
-        HandleTable(state_dir() / DB_NAME).close()
+        HandleTable(path).close()
     except StateError as exc:
         return exc.message
     return None

@@ -7,8 +7,6 @@ relay and the recipe loop treat this adapter exactly like an OpenAI-compatible o
 
 from __future__ import annotations
 
-import asyncio
-import fnmatch
 import json
 import logging
 import os
@@ -18,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from woollama.config.models import InferencerConfig
-from woollama.errors import BackendError, BackendTimeout, BadRequest, Unsupported
+from woollama.errors import BackendError, BadRequest, Unsupported
 from woollama.providers.anthropic_stream import StreamConverter
 from woollama.providers.anthropic_translate import (
     ANTHROPIC_VERSION,
@@ -27,12 +25,11 @@ from woollama.providers.anthropic_translate import (
     to_openai_error,
     to_openai_response,
 )
+from woollama.providers.http import client_session, discover_models, post_json, proxy_for
 from woollama.providers.openai_compat import AiohttpUpstream
 
 log = logging.getLogger(__name__)
 
-DISCOVERY_TIMEOUT = 3.0
-_CONNECT_TIMEOUT = 10.0
 _JSON = "application/json"
 
 
@@ -117,14 +114,8 @@ class AnthropicProvider:
         self.name = name
         self.config = config
         self._env = env
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=_CONNECT_TIMEOUT, sock_read=config.timeout
-            ),
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            auto_decompress=True,
-            trust_env=True,
-        )
+        self._session = client_session(config.timeout)
+        self._proxy = proxy_for(config.base_url)
 
     def _headers(self) -> dict[str, str]:
         headers = {
@@ -180,25 +171,16 @@ class AnthropicProvider:
     async def _post(
         self, request: dict[str, Any], headers: dict[str, str]
     ) -> aiohttp.ClientResponse:
-        try:
-            return await self._session.post(
-                # No redirects: the provider key must never follow one to another host.
-                self.config.base_url + "/messages",
-                data=json.dumps(request).encode(),
-                headers=headers,
-                allow_redirects=False,
-            )
-        except TimeoutError:
-            raise BackendTimeout(
-                f"provider {self.name!r} did not answer within {self.config.timeout:g} s"
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise BackendError(
-                f"provider {self.name!r} is unreachable at {self.config.base_url} "
-                f"({exc.os_error}); is it running, and is its base_url right?"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise BackendError(f"provider {self.name!r} failed: {exc}") from None
+        return await post_json(
+            self._session,
+            self.config.base_url + "/messages",
+            request,
+            headers=headers,
+            proxy=self._proxy,
+            provider=self.name,
+            base_url=self.config.base_url,
+            read_timeout=self.config.timeout,
+        )
 
     async def list_models(self) -> list[str]:
         models = list(self.config.models)
@@ -208,33 +190,16 @@ class AnthropicProvider:
         return models
 
     async def _discover(self) -> list[str]:
-        try:
-            async with asyncio.timeout(DISCOVERY_TIMEOUT):
-                async with self._session.get(
-                    # The list is paginated; 1000 is the largest page the API allows.
-                    self.config.base_url + "/models",
-                    params={"limit": "1000"},
-                    headers=self._headers(),
-                    allow_redirects=False,
-                ) as response:
-                    response.raise_for_status()
-                    payload = await response.json(content_type=None)
-            ids = [str(item["id"]) for item in payload.get("data", []) if "id" in item]
-        except (
-            TimeoutError,
-            aiohttp.ClientError,
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-            BadRequest,
-        ) as exc:
-            log.info("model discovery for %s skipped: %s", self.name, exc or type(exc).__name__)
-            return []
-        patterns = self.config.model_patterns
-        if patterns:
-            ids = [i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns)]
-        return ids
+        return await discover_models(
+            self._session,
+            self.config.base_url + "/models",
+            headers=self._headers,
+            proxy=self._proxy,
+            provider=self.name,
+            patterns=self.config.model_patterns,
+            # The list is paginated; 1000 is the largest page the API allows.
+            params={"limit": "1000"},
+        )
 
     async def aclose(self) -> None:
         await self._session.close()

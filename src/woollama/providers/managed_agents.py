@@ -21,6 +21,7 @@ import aiohttp
 
 from woollama.errors import BackendError, BackendTimeout, BadRequest
 from woollama.providers.anthropic_translate import ANTHROPIC_VERSION
+from woollama.providers.http import client_session, proxy_for
 from woollama.providers.managed_agents_wire import (
     BETA,
     DEFAULT_ENVIRONMENT,
@@ -38,12 +39,10 @@ from woollama.providers.managed_agents_wire import (
     transcript_of,
     user_message,
 )
-from woollama.providers.openai_compat import proxy_for
 from woollama.providers.sse import SSEDecoder
 
 __all__ = ["AgentTurn", "ManagedAgentsClient"]
 
-_CONNECT_TIMEOUT = 10.0
 _PAGE_LIMIT = 1000
 
 
@@ -196,13 +195,7 @@ class ManagedAgentsClient:
     def _http(self) -> aiohttp.ClientSession:
         # Created lazily so the session binds to the loop that actually uses it.
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=_CONNECT_TIMEOUT, sock_read=self._timeout
-                ),
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-                trust_env=False,  # the proxy is resolved once, in __init__
-            )
+            self._session = client_session(self._timeout)
         return self._session
 
     def _headers(self) -> dict[str, str]:

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import fnmatch
-import json
 import logging
 import os
-import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BackendError, BackendTimeout, BadRequest
+from woollama.providers.http import client_session, discover_models, post_json, proxy_for
 
 log = logging.getLogger(__name__)
-
-DISCOVERY_TIMEOUT = 3.0
-_CONNECT_TIMEOUT = 10.0
-
-
-def proxy_for(url: str) -> str | None:
-    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) gives for `url`."""
-    parts = urlsplit(url)
-    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
-        return None
-    return urllib.request.getproxies_environment().get(parts.scheme)
 
 
 class AiohttpUpstream:
@@ -71,16 +56,7 @@ class OpenAICompatProvider:
         self.name = name
         self.config = config
         self._env = env
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=_CONNECT_TIMEOUT, sock_read=config.timeout
-            ),
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            auto_decompress=True,
-            # trust_env would consult netrc and the proxy settings in a thread on every
-            # request; the proxy is resolved once instead.
-            trust_env=False,
-        )
+        self._session = client_session(config.timeout)
         self._proxy = proxy_for(config.base_url)
 
     def _headers(self) -> dict[str, str]:
@@ -102,26 +78,16 @@ class OpenAICompatProvider:
         headers = self._headers()
         if self.config.extra_body:
             body = {**self.config.extra_body, **body}
-        url = self.config.base_url + endpoint
-        try:
-            response = await self._session.post(
-                # No redirects: the provider key must never follow one to another host.
-                url,
-                data=json.dumps(body).encode(),
-                headers=headers,
-                allow_redirects=False,
-            )
-        except TimeoutError:
-            raise BackendTimeout(
-                f"provider {self.name!r} did not answer within {self.config.timeout:g} s"
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise BackendError(
-                f"provider {self.name!r} is unreachable at {self.config.base_url} "
-                f"({exc.os_error}); is it running, and is its base_url right?"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise BackendError(f"provider {self.name!r} failed: {exc}") from None
+        response = await post_json(
+            self._session,
+            self.config.base_url + endpoint,
+            body,
+            headers=headers,
+            proxy=self._proxy,
+            provider=self.name,
+            base_url=self.config.base_url,
+            read_timeout=self.config.timeout,
+        )
         return AiohttpUpstream(response, self.name)
 
     async def list_models(self) -> list[str]:
@@ -132,29 +98,14 @@ class OpenAICompatProvider:
         return models
 
     async def _discover(self) -> list[str]:
-        try:
-            async with asyncio.timeout(DISCOVERY_TIMEOUT):
-                async with self._session.get(
-                    self.config.base_url + "/models", headers=self._headers(), proxy=self._proxy
-                ) as response:
-                    response.raise_for_status()
-                    payload = await response.json(content_type=None)
-            ids = [str(item["id"]) for item in payload.get("data", []) if "id" in item]
-        except (
-            TimeoutError,
-            aiohttp.ClientError,
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-            BadRequest,
-        ) as exc:
-            log.info("model discovery for %s skipped: %s", self.name, exc or type(exc).__name__)
-            return []
-        patterns = self.config.model_patterns
-        if patterns:
-            ids = [i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns)]
-        return ids
+        return await discover_models(
+            self._session,
+            self.config.base_url + "/models",
+            headers=self._headers,
+            proxy=self._proxy,
+            provider=self.name,
+            patterns=self.config.model_patterns,
+        )
 
     async def aclose(self) -> None:
         await self._session.close()

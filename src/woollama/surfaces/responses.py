@@ -3,8 +3,8 @@
 `<provider>/<model>` makes one chat completion (the client's function tools go
 through and come back as `function_call` items); `woollama/<recipe>` runs the
 recipe's tool loop and answers with its final text. Stateful requests
-(`previous_response_id`, `conversation`, `store: true`) are refused with 501 until
-a conversation backend serves them.
+(`conversation`, `previous_response_id`, `key`, `store: true`) are turns of a
+conversation its backend owns (see responses_stateful).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from woollama.providers import split_model
 from woollama.surfaces.http_common import json_object, unless_disconnected
 from woollama.surfaces.responses_output import envelope
 from woollama.surfaces.responses_sources import provider_signals, recipe_signals
+from woollama.surfaces.responses_stateful import run_turn
 from woollama.surfaces.responses_stream import ResponseWriter, Signal, stream_events
 from woollama.surfaces.responses_translate import ResponsePlan, plan_request
 from woollama.surfaces.services import RECIPE_PROVIDER, Services
@@ -33,6 +34,8 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 async def create_response(request: Request) -> Response:
     plan = plan_request(await json_object(request))
     services: Services = request.app.state.services
+    if plan.state is not None:
+        return await _stateful(request, services, plan)
     signals, echo = _signals(services, plan)
     writer = ResponseWriter(envelope(plan.model, echo))
     if not plan.stream:
@@ -47,6 +50,25 @@ async def create_response(request: Request) -> Response:
         raise BackendError("the backend ended its answer before it began")
     return StreamingResponse(stream_events(writer, first, signals),
                              media_type="text/event-stream", headers=_SSE_HEADERS)  # fmt: skip
+
+
+async def _stateful(request: Request, services: Services, plan: ResponsePlan) -> Response:
+    # The backend owns the turn and answers it whole; the reply is then written in
+    # the Responses shape, streamed or not, like any other.
+    answer = await unless_disconnected(request, run_turn(services, plan))
+    if answer is None:
+        return Response(status_code=499)
+    writer = ResponseWriter(envelope(plan.model, answer.echo(plan)))
+    services.conversations.table.add_response(writer.response["id"], answer.conversation.id)
+    if plan.stream:
+        signals = answer.signals()
+        first = await anext(signals)
+        return StreamingResponse(stream_events(writer, first, signals),
+                                 media_type="text/event-stream", headers=_SSE_HEADERS)  # fmt: skip
+    await _collect(writer, answer.signals())
+    if answer.outcome.status == "requires_action":
+        writer.response["status"] = "requires_action"
+    return JSONResponse(writer.response)
 
 
 def _signals(

@@ -31,6 +31,16 @@ class ResponsePlan:
     chat: dict[str, Any]  # a chat completions body without `model`
     echo: dict[str, Any]  # request fields the response object repeats
     stream: bool
+    state: StateRef | None = None  # set when a conversation backend must serve it
+
+
+@dataclass(frozen=True)
+class StateRef:
+    """How a stateful request names its conversation (first present wins)."""
+
+    conversation: str | None = None
+    previous_response_id: str | None = None
+    key: str | None = None
 
 
 def plan_request(body: dict[str, Any]) -> ResponsePlan:
@@ -38,7 +48,7 @@ def plan_request(body: dict[str, Any]) -> ResponsePlan:
     model = body.get("model")
     split_model(model)  # a missing or provider-less model is a 400 before anything else
     assert isinstance(model, str)
-    _refuse_stateful(body)
+    state = _state(body)
     if "input" not in body or body["input"] is None:
         raise BadRequest("`input` is required: a string or a list of input items", param="input")
     instructions = body.get("instructions")
@@ -93,18 +103,27 @@ def plan_request(body: dict[str, Any]) -> ResponsePlan:
     if user is not None:
         chat["user"] = user
     stream = _optional(body, "stream", bool, "a boolean")
-    return ResponsePlan(model=model, chat=chat, echo=echo, stream=bool(stream))
+    return ResponsePlan(model=model, chat=chat, echo=echo, stream=bool(stream), state=state)
 
 
-def _refuse_stateful(body: dict[str, Any]) -> None:
-    for name in ("previous_response_id", "conversation"):
-        if body.get(name) is not None:
-            raise Unsupported(f"`{name}` is not supported here: {STATEFUL_HINT}", param=name)
-    if body.get("store") is True:
-        raise Unsupported(f"`store: true` is not supported here: {STATEFUL_HINT}", param="store")
+def _state(body: dict[str, Any]) -> StateRef | None:
+    conversation = body.get("conversation")
+    if isinstance(conversation, dict):  # the API also accepts {"id": "conv_..."}
+        conversation = conversation.get("id")
+    names = {
+        "conversation": conversation,
+        "previous_response_id": body.get("previous_response_id"),
+        "key": body.get("key"),
+    }
+    for name, value in names.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise BadRequest(f"`{name}` must be a non-empty string", param=name)
     if body.get("background") is True:
         raise Unsupported(f"`background: true` is not supported here: {STATEFUL_HINT}",
                           param="background")  # fmt: skip
+    if any(names.values()) or body.get("store") is True:
+        return StateRef(**names)
+    return None
 
 
 def _optional(body: dict[str, Any], name: str, kind: type, what: str) -> Any:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from woollama.providers.openai_compat import proxy_for
+from woollama.providers.http import proxy_for
 
 
 def test_proxy_comes_from_the_environment_per_scheme(monkeypatch: pytest.MonkeyPatch):
