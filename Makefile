@@ -44,6 +44,7 @@ lint: install
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/recipes.py
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: | $(PY)

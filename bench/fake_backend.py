@@ -69,6 +69,39 @@ def completion(model: str) -> dict[str, object]:
     }
 
 
+def _wants_tool(req: dict[str, object]) -> bool:
+    # Recipe benchmarks: a request offering tools gets one tool call, and the turn
+    # after the tool result gets the plain answer, so a recipe costs two turns.
+    messages = req.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else {}
+    return bool(req.get("tools")) and isinstance(last, dict) and last.get("role") != "tool"
+
+
+def tool_call(model: str, req: dict[str, object]) -> dict[str, object]:
+    tools = req["tools"]
+    assert isinstance(tools, list)
+    name = tools[0]["function"]["name"]
+    answer = completion(model)
+    answer["choices"] = [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_bench",
+                        "type": "function",
+                        "function": {"name": name, "arguments": '{"text": "one two three"}'},
+                    }
+                ],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ]
+    return answer
+
+
 def stream_events(model: str) -> list[bytes]:
     """The SSE events of one streamed answer, each framed as one HTTP chunk.
 
@@ -160,7 +193,8 @@ class HttpProtocol(asyncio.Protocol):
             t.write(_json_response(400, {"error": {"message": "bad json"}}, keep))
             return
         if not stream:
-            t.write(_json_response(200, completion(model), keep))
+            answer = tool_call(model, req) if _wants_tool(req) else completion(model)
+            t.write(_json_response(200, answer, keep))
             return
         events = _stream_cache.get(model)
         if events is None:
