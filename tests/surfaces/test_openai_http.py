@@ -32,6 +32,14 @@ def test_models_lists_static_discovered_filtered_and_recipes(router: Router, fak
     assert not any(i.startswith("down/") for i in ids)  # down, skipped, not an error
 
 
+def test_models_retrieve_finds_provider_models_and_recipes(router: Router, fake: FakeOpenAI):
+    client = router.server.client()
+    assert client.models.retrieve("fake/static-model").owned_by == "fake"
+    assert client.models.retrieve("woollama/helper").owned_by == "woollama"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("fake/nope")
+
+
 def test_chat_passes_body_through_with_bare_model(router: Router, fake: FakeOpenAI):
     fake.script(Text("hello there"))
     reply = router.server.client().chat.completions.create(

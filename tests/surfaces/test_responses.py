@@ -504,16 +504,18 @@ def test_upstream_rate_limit_is_relayed_with_its_status(rig: Rig, fake: FakeOpen
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [{"previous_response_id": "resp_123"}, {"store": True}, {"conversation": "conv_1"}],
-)
-def test_stateful_requests_are_501_until_a_conversation_backend_serves_them(
-    rig: Rig, fake: FakeOpenAI, extra: dict[str, Any]
+    ("extra", "status"),
+    [({"store": True}, 501), ({"previous_response_id": "resp_123"}, 404),
+     ({"conversation": "conv_1"}, 404)],
+)  # fmt: skip
+def test_stateful_requests_without_a_store_or_handle_get_clear_errors(
+    rig: Rig, fake: FakeOpenAI, extra: dict[str, Any], status: int
 ):
     with pytest.raises(openai.APIStatusError) as info:
         rig.client.responses.create(model="fake/m", input="x", **extra)
-    assert info.value.status_code == 501
-    assert "conversation backend" in info.value.message
+    assert info.value.status_code == status
+    if status == 501:
+        assert "conversationStore" in info.value.message
     assert not fake.requests
 
 

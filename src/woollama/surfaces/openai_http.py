@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from woollama.errors import Unsupported
+from woollama.errors import NotFound, Unsupported
 from woollama.providers import split_model
 from woollama.surfaces.http_common import json_object
 from woollama.surfaces.recipe_http import recipe_chat
@@ -22,6 +22,14 @@ def _services(request: Request) -> Services:
 
 async def list_models(request: Request) -> Response:
     return JSONResponse({"object": "list", "data": await _services(request).models()})
+
+
+async def retrieve_model(request: Request) -> Response:
+    model_id = request.path_params["model_id"]
+    for model in await _services(request).models():
+        if model["id"] == model_id:
+            return JSONResponse(model)
+    raise NotFound(f"no model {model_id!r}; see GET /v1/models", code="model_not_found")
 
 
 async def chat_completions(request: Request) -> Response:
@@ -58,6 +66,7 @@ async def _pass_through(
 
 ROUTES = [
     Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/images/generations", image_generations, methods=["POST"]),
