@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-
-from woollama.config.models import InferencerConfig
-from woollama.errors import BackendError, BadRequest, Unsupported
+from woollama.errors import BackendError, Unsupported
 from woollama.providers.anthropic_stream import StreamConverter
 from woollama.providers.anthropic_translate import (
     ANTHROPIC_VERSION,
@@ -25,7 +21,7 @@ from woollama.providers.anthropic_translate import (
     to_openai_error,
     to_openai_response,
 )
-from woollama.providers.http import client_session, discover_models, post_json, proxy_for
+from woollama.providers.http import HttpProvider
 from woollama.providers.openai_compat import AiohttpUpstream
 
 log = logging.getLogger(__name__)
@@ -109,30 +105,14 @@ class StreamUpstream:
         await self._raw.aclose()
 
 
-class AnthropicProvider:
-    def __init__(self, name: str, config: InferencerConfig, env: Mapping[str, str] = os.environ):
-        self.name = name
-        self.config = config
-        self._env = env
-        self._session = client_session(config.timeout)
-        self._proxy = proxy_for(config.base_url)
+class AnthropicProvider(HttpProvider):
+    # The model list is paginated; 1000 is the largest page the API allows.
+    discover_params = {"limit": "1000"}
 
     def _headers(self) -> dict[str, str]:
-        headers = {
-            "content-type": _JSON,
-            "accept": _JSON,
-            "anthropic-version": ANTHROPIC_VERSION,
-        }
-        var = self.config.api_key_env
-        if var:
-            # Read on every call so a key exported after start is picked up.
-            key = self._env.get(var)
-            if not key:
-                raise BadRequest(
-                    f"provider {self.name!r} needs an API key: set the environment "
-                    f"variable {var} before starting woollama",
-                    code="missing_api_key",
-                )
+        headers = {"content-type": _JSON, "accept": _JSON, "anthropic-version": ANTHROPIC_VERSION}
+        key = self._api_key()
+        if key:
             headers["x-api-key"] = key
         return headers
 
@@ -144,7 +124,6 @@ class AnthropicProvider:
                 f"provider {self.name!r} speaks the Anthropic Messages API, which has no "
                 f"{endpoint} endpoint; use a provider that offers it"
             )
-        headers = self._headers()
         extra = self.config.extra_body
         # extra_body holds native Messages fields (thinking, top_k, ...); the client's
         # translated fields win, and extra_body may set the default max_tokens.
@@ -154,7 +133,7 @@ class AnthropicProvider:
                 body, default_max_tokens=int(extra.get("max_tokens", DEFAULT_MAX_TOKENS))
             ),
         }
-        raw = AiohttpUpstream(await self._post(request, headers), self.name)
+        raw = AiohttpUpstream(await self._post("/messages", request), self.name)
         if raw.status >= 400:
             try:
                 status, error = to_openai_error(raw.status, await raw.read(), self.name)
@@ -167,39 +146,3 @@ class AnthropicProvider:
             converter = StreamConverter(model, self.name, include_usage=include_usage)
             return StreamUpstream(raw, converter)
         return CompletionUpstream(raw, self.name, model)
-
-    async def _post(
-        self, request: dict[str, Any], headers: dict[str, str]
-    ) -> aiohttp.ClientResponse:
-        return await post_json(
-            self._session,
-            self.config.base_url + "/messages",
-            request,
-            headers=headers,
-            proxy=self._proxy,
-            provider=self.name,
-            base_url=self.config.base_url,
-            read_timeout=self.config.timeout,
-        )
-
-    async def list_models(self) -> list[str]:
-        models = list(self.config.models)
-        if self.config.discover:
-            seen = set(models)
-            models.extend(m for m in await self._discover() if m not in seen)
-        return models
-
-    async def _discover(self) -> list[str]:
-        return await discover_models(
-            self._session,
-            self.config.base_url + "/models",
-            headers=self._headers,
-            proxy=self._proxy,
-            provider=self.name,
-            patterns=self.config.model_patterns,
-            # The list is paginated; 1000 is the largest page the API allows.
-            params={"limit": "1000"},
-        )
-
-    async def aclose(self) -> None:
-        await self._session.close()

@@ -12,14 +12,16 @@ import asyncio
 import fnmatch
 import json
 import logging
+import os
 import urllib.request
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from woollama.errors import BackendError, BackendTimeout, WoollamaError
+from woollama.config.models import InferencerConfig
+from woollama.errors import BackendError, BackendTimeout, BadRequest, WoollamaError
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +111,69 @@ async def discover_models(
     if patterns:
         ids = [i for i in ids if any(fnmatch.fnmatchcase(i, p) for p in patterns)]
     return ids
+
+
+class HttpProvider:
+    """What every HTTP backend shares: its pooled session, proxy, key and model list.
+
+    Subclasses say how to authenticate (`_headers`) and answer `open()`.
+    """
+
+    discover_params: ClassVar[dict[str, str] | None] = None
+
+    def __init__(self, name: str, config: InferencerConfig, env: Mapping[str, str] = os.environ):
+        self.name = name
+        self.config = config
+        self._env = env
+        self._session = client_session(config.timeout)
+        self._proxy = proxy_for(config.base_url)
+
+    def _api_key(self) -> str | None:
+        """The key from `api_key_env`, read on every call so a key exported later counts."""
+        var = self.config.api_key_env
+        if not var:
+            return None
+        key = self._env.get(var)
+        if not key:
+            raise BadRequest(
+                f"provider {self.name!r} needs an API key: set the environment "
+                f"variable {var} before starting woollama",
+                code="missing_api_key",
+            )
+        return key
+
+    def _headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def _post(
+        self, path: str, body: dict[str, Any], *, root: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """POST to `path` under `base_url` (or under `root`, on the same host)."""
+        return await post_json(
+            self._session,
+            (root or self.config.base_url) + path,
+            body,
+            headers=self._headers(),
+            proxy=self._proxy,
+            provider=self.name,
+            base_url=self.config.base_url,
+            read_timeout=self.config.timeout,
+        )
+
+    async def list_models(self) -> list[str]:
+        models = list(self.config.models)
+        if self.config.discover:
+            found = await discover_models(
+                self._session,
+                self.config.base_url + "/models",
+                headers=self._headers,
+                proxy=self._proxy,
+                provider=self.name,
+                patterns=self.config.model_patterns,
+                params=self.discover_params,
+            )
+            models.extend(m for m in found if m not in models)
+        return models
+
+    async def aclose(self) -> None:
+        await self._session.close()

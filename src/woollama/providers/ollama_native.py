@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
-from woollama.config.models import InferencerConfig
 from woollama.errors import BackendError, WoollamaError
 from woollama.providers.base import Upstream
 from woollama.providers.ollama_translate import (
@@ -88,47 +86,18 @@ class OllamaUpstream:
         await self._upstream.aclose()
 
 
-class OllamaProvider:
-    """The `ollama` kind: an `OpenAICompatProvider` plus the native chat route."""
-
-    def __init__(
-        self, name: str, config: InferencerConfig, env: Mapping[str, str] = os.environ
-    ) -> None:
-        self.name = name
-        self.config = config
-        self._openai = OpenAICompatProvider(name, config, env)
-        # The native API is another OpenAICompatProvider rooted at the server root, so
-        # key headers, the no-redirect rule and the 502/504 mapping are the same code.
-        # It costs a second connection pool until OpenAICompatProvider can post to a
-        # URL outside its base_url.
-        native = config.model_copy(
-            update={
-                "base_url": ollama_root(config.base_url),
-                "extra_body": {},
-                "discover": False,
-                "models": (),
-            }
-        )
-        self._native = OpenAICompatProvider(name, native, env)
-
-    async def list_models(self) -> list[str]:
-        return await self._openai.list_models()
+class OllamaProvider(OpenAICompatProvider):
+    """The `ollama` kind: the OpenAI-compatible `/v1`, plus native `/api/chat`."""
 
     async def open(self, endpoint: str, body: dict[str, Any]) -> Upstream:
         # Configured extra_body counts too: `options` there routes every chat natively.
         merged = {**self.config.extra_body, **body} if self.config.extra_body else body
         if not wants_native(endpoint, merged):
-            return await self._openai.open(endpoint, body)
+            return await super().open(endpoint, body)
         request = to_ollama_chat(merged)
         stream = None
         if request["stream"]:
             include_usage = bool((merged.get("stream_options") or {}).get("include_usage"))
             stream = StreamTranslator(str(request["model"]), include_usage=include_usage)
-        upstream = await self._native.open(NATIVE_CHAT, request)
-        return OllamaUpstream(upstream, self.name, stream)
-
-    async def aclose(self) -> None:
-        try:
-            await self._openai.aclose()
-        finally:
-            await self._native.aclose()
+        response = await self._post(NATIVE_CHAT, request, root=ollama_root(self.config.base_url))
+        return OllamaUpstream(AiohttpUpstream(response, self.name), self.name, stream)
