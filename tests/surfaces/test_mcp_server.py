@@ -262,3 +262,25 @@ async def test_clients_hear_when_the_tool_list_changes(tmp_path):
             with anyio.move_on_after(10):
                 await late.wait()
         server.stop()
+
+
+@pytest.mark.parametrize("transport", ["http-legacy", "stdio-legacy"])
+async def test_downstream_questions_reach_the_calling_client(rig: McpRig, transport: str):
+    asked: list[str] = []
+
+    async def answer(context, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+        asked.append(params.message)
+        return mt.ElicitResult(action="accept", content={"answer": "Paris"})
+
+    with anyio.fail_after(LIMIT):
+        async with connect(rig, transport, elicitation_callback=answer) as client:
+            result = await client.call_tool("hello__ask_user", {"question": "Which city?"})
+    assert asked and "Which city?" in asked[0]
+    assert "Paris" in result.content[0].text
+
+
+async def test_questions_are_declined_when_the_caller_cannot_answer(rig: McpRig):
+    with anyio.fail_after(LIMIT):
+        async with connect(rig, "http-legacy") as client:  # no elicitation capability
+            result = await client.call_tool("hello__ask_user", {"question": "Which city?"})
+    assert "declined" in result.content[0].text or "not support" in result.content[0].text

@@ -26,6 +26,7 @@ from woollama.errors import WoollamaError
 from woollama.recipes import Done, ToolCalled, ToolResult
 from woollama.surfaces.mcp_resources import list_resources, list_templates, read_resource
 from woollama.surfaces.services import RECIPE_PROVIDER, Services, open_services
+from woollama.tools.connection import ELICITOR
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +172,16 @@ class McpSurface:
         async def forward(progress: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
+        async def ask(message: str, schema: Any) -> mt.ElicitResult:
+            return await ctx.session.elicit_form(message, schema, ctx.request_id)
+
+        token = ELICITOR.set(ask)
         try:
             result = await registry.call(entry, arguments, progress=forward)
         except WoollamaError as exc:
             return _tool_error(exc.message)
+        finally:
+            ELICITOR.reset(token)
         # Content, structuredContent and isError pass through as the downstream gave them;
         # its _meta (which names the downstream server) does not speak for woollama.
         return mt.CallToolResult(

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,11 @@ from woollama.errors import ToolFailed, ToolTimeout, ToolUnavailable
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+Elicitor = Callable[[str, Any], Awaitable[mt.ElicitResult]]
+
+# Set by a surface around a tool call whose caller can answer a downstream server's
+# questions (an MCP client of woollama). Where nobody can answer, they are declined.
+ELICITOR: ContextVar[Elicitor | None] = ContextVar("woollama_elicitor", default=None)
 
 
 class Health(StrEnum):
@@ -163,12 +169,15 @@ class ServerConnection:
             params = StdioServerParameters(
                 command=cfg.command, args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd
             )
-            return Client(params, message_handler=handler, cache=None)
+            return Client(params, message_handler=handler, elicitation_callback=_elicit, cache=None)
         assert cfg.url is not None
         http = create_mcp_http_client(headers=dict(cfg.headers) or None)
         stack.push_async_callback(http.aclose)
         return Client(
-            streamable_http_client(cfg.url, http_client=http), message_handler=handler, cache=None
+            streamable_http_client(cfg.url, http_client=http),
+            message_handler=handler,
+            elicitation_callback=_elicit,
+            cache=None,
         )
 
     async def _on_message(self, message: Any) -> None:
@@ -228,6 +237,23 @@ class ServerConnection:
             "connects": self.connects,
             "connected_since": self.connected_at,
         }
+
+
+async def _elicit(_context: Any, params: mt.ElicitRequestParams) -> mt.ElicitResult:
+    """Pass a downstream server's question to whoever called the tool, if anyone can answer.
+
+    2026-07-28 servers ask inside the call (the SDK runs this in the caller's task, so
+    the caller's ELICITOR is visible); a handshake-era server's request arrives on the
+    connection's own task, where no caller is known, and is declined.
+    """
+    ask = ELICITOR.get()
+    if ask is None or not isinstance(params, mt.ElicitRequestFormParams):
+        return mt.ElicitResult(action="decline")
+    try:
+        return await ask(params.message, params.requested_schema)
+    except Exception as exc:  # the caller cannot be asked after all (e.g. no back channel)
+        log.info("declined a downstream question: %s", _describe(exc))
+        return mt.ElicitResult(action="decline")
 
 
 async def _list_all(client: Client, *, refresh: bool = False) -> tuple[mt.Tool, ...]:
