@@ -31,8 +31,9 @@ def test_check_config_shows_what_the_bundled_defaults_define(tmp_path: Path):
     result = run(tmp_path, "check-config")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for fragment in ("ollama: http://localhost:11434/v1", "groq:", "woollama/streamer", "woollama/cc-counter",
-                     "hello: stdio", "textops: stdio", "ok"):  # fmt: skip
+    expected = ("ollama: http://localhost:11434/v1", "groq:", "woollama/streamer",
+                "woollama/cc-counter", "hello: stdio", "textops: stdio", "ok")  # fmt: skip
+    for fragment in expected:
         assert fragment in out
 
 

@@ -50,7 +50,8 @@ def test_keys_are_unique(tmp_path: Path):
 
 def test_paging_is_stable_in_both_orders(tmp_path: Path):
     table = HandleTable(tmp_path / DB_NAME)
-    ids = [table.insert(conv(created_at=float(i + 1), updated_at=float(i + 1))).id for i in range(5)]
+    stamps = [float(i + 1) for i in range(5)]
+    ids = [table.insert(conv(created_at=t, updated_at=t)).id for t in stamps]
     first = table.page(limit=2, after=None, newest_first=False)
     second = table.page(limit=2, after=first[-1].id, newest_first=False)
     third = table.page(limit=2, after=second[-1].id, newest_first=False)

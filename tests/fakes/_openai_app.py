@@ -10,67 +10,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import _openai_wire as wire
 from ._openai_chat import chat_plan
 from ._openai_replies import Die, Error, Raw, Reply, Slow
+from ._threaded import Receive, Recorded, Recorder, Scope, Send, read_request
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = ["Exchange", "FakeOpenAIApp", "Receive", "Recorded", "Scope", "Send", "State"]
 
 IMAGE_PATH = "/images/fake.png"
 _JSON = "application/json"
 _SSE = "text/event-stream; charset=utf-8"
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """One request as the fake received it."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]  # names lower-cased; repeated headers joined with ", "
-    body: Any  # parsed JSON, or None when absent or not JSON
-    raw: bytes
-    query: str = ""
-
-
-class State:
+class State(Recorder):
     """Everything the test thread and the server thread share.
 
-    Lists and deques are only appended to / popped from (atomic under the GIL); the
-    condition exists so tests can wait for an event instead of sleeping.
+    Lists and deques are only appended to / popped from (atomic under the GIL).
     """
 
     def __init__(self, models: Sequence[str], require_api_key: str | None) -> None:
+        super().__init__()
         self.models: list[str] = list(models)
         self.require_api_key = require_api_key
-        self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.disconnects = 0
-        self._changed = threading.Condition()
-
-    def record(self, request: Recorded) -> None:
-        with self._changed:
-            self.requests.append(request)
-            self._changed.notify_all()
 
     def note_disconnect(self) -> None:
-        with self._changed:
+        with self.changing():
             self.disconnects += 1
-            self._changed.notify_all()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(predicate, timeout)
 
     def next_reply(self) -> Reply | None:
         try:
@@ -152,9 +125,8 @@ def _missing(param: str) -> dict[str, Any]:
 class FakeOpenAIApp:
     """Serves the OpenAI routes from a ``State``; one instance per ``FakeOpenAI``."""
 
-    def __init__(self, state: State, on_ready: Callable[[], None]) -> None:
+    def __init__(self, state: State) -> None:
         self._state = state
-        self._on_ready = on_ready
         self._active: set[asyncio.Task[None]] = set()
         self._stopping = False
 
@@ -168,43 +140,13 @@ class FakeOpenAIApp:
             task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._http(Exchange(scope, receive, send))
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-                self._on_ready()
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _http(self, ex: Exchange) -> None:
-        raw = bytearray()
-        while True:
-            message = await ex.receive()
-            if message["type"] == "http.disconnect":
-                return
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers: dict[str, str] = {}
-        for name, value in ex.scope["headers"]:
-            key, val = name.decode("latin-1").lower(), value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {val}" if key in headers else val
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        method, path = ex.scope["method"], ex.scope["path"]
-        self._state.record(
-            Recorded(method, path, headers, body, bytes(raw), ex.scope["query_string"].decode())
-        )
-        await self._supervise(ex, self._route(ex, method, path, headers, body, bool(raw)))
+        ex = Exchange(scope, receive, send)
+        request = await read_request(scope, receive)
+        if request is None:
+            return
+        self._state.record(request)
+        method, path, headers, body = request.method, request.path, request.headers, request.body
+        await self._supervise(ex, self._route(ex, method, path, headers, body, bool(request.raw)))
 
     async def _supervise(self, ex: Exchange, work: Awaitable[None]) -> None:
         """Run a handler while watching for the client to go away.

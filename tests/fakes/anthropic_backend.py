@@ -26,26 +26,17 @@ import contextlib
 import json
 import re
 import secrets
-import socket
-import threading
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import uvicorn
+from ._threaded import Receive, Recorded, Scope, Send, ThreadedServer, read_request
 
 __all__ = ["Die", "Error", "FakeAnthropic", "Recorded", "Reply", "Text", "Thinking", "ToolUse"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Block = dict[str, Any]
 
-_START_TIMEOUT = 10.0
 # Characters of tool input per input_json_delta: small, so fragments split JSON tokens.
 _FRAGMENT = 5
 _REQUEST_FIELDS = frozenset(
@@ -105,14 +96,6 @@ class Die:
 
 
 Reply = Text | ToolUse | Thinking | Error | Die
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str
-    headers: Mapping[str, str]  # names lower-cased
-    body: Any  # parsed JSON, or None
 
 
 # -- wire helpers ------------------------------------------------------------------
@@ -307,39 +290,15 @@ def _events(message: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 class _App:
-    def __init__(self, fake: FakeAnthropic, on_ready: Callable[[], None]):
+    def __init__(self, fake: FakeAnthropic):
         self._fake = fake
-        self._on_ready = on_ready
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                    self._on_ready()
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        method, path = scope["method"], scope["path"]
-        self._fake.requests.append(Recorded(method, path, headers, body))
+        request = await read_request(scope, receive)
+        if request is None:
+            return
+        self._fake.requests.append(request)
+        method, path, headers, body = request.method, request.path, request.headers, request.body
         request_id = _id("req_01")
 
         async def answer(status: int, obj: Any) -> None:
@@ -423,7 +382,7 @@ async def _drop(send: Send, receive: Receive) -> None:
 # -- the server --------------------------------------------------------------------
 
 
-class FakeAnthropic:
+class FakeAnthropic(ThreadedServer):
     """A fake Anthropic API on loopback. Single use: start once, stop once.
 
     ``api_key``: the only key accepted (None accepts any non-empty key).
@@ -434,21 +393,8 @@ class FakeAnthropic:
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self._script: deque[Reply] = deque()
-        self._ready = threading.Event()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self.port: int = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        config = uvicorn.Config(
-            _App(self, self._ready.set),
-            lifespan="on",
-            loop="asyncio",
-            log_config=None,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        super().__init__(_App(self), label="Anthropic")
+        self.base_url = f"{self.origin}/v1"
 
     def script(self, *replies: Reply) -> None:
         """Queue replies; each POST /v1/messages consumes one, FIFO."""
@@ -466,39 +412,3 @@ class FakeAnthropic:
 
     def messages_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == "/v1/messages"]
-
-    def start(self) -> FakeAnthropic:
-        if self._thread is not None:
-            raise RuntimeError("FakeAnthropic is single use: start() it once")
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[self._sock])),
-            name=f"fake-anthropic-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not self._ready.wait(0.05):
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake Anthropic server did not start")
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                self._server.force_exit = True
-                self._thread.join(timeout)
-        self._sock.close()
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -28,32 +28,23 @@ or already answered) is a 400; a user message while a tool call waits is a 400.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import secrets
-import socket
-import threading
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
+from ._threaded import Receive, Recorded, Recorder, Scope, Send, ThreadedServer, read_request
 
 __all__ = ["BETA", "FakeManagedAgents", "Recorded"]
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Event = dict[str, Any]
 
 BETA = "managed-agents-2026-04-01"
-_START_TIMEOUT = 10.0
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _AGENT_FIELDS = frozenset(
     {"name", "model", "system", "tools", "mcp_servers", "skills", "description", "metadata"}
@@ -61,15 +52,6 @@ _AGENT_FIELDS = frozenset(
 _SESSION_FIELDS = frozenset(
     {"agent", "environment_id", "title", "resources", "vault_ids", "metadata"}
 )
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str
-    headers: Mapping[str, str]  # names lower-cased
-    body: Any  # parsed JSON, or None
-    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,49 +145,24 @@ def _check_agent(body: Any) -> None:
 class _App:
     """The ASGI app; all session state lives on the server thread's loop."""
 
-    def __init__(self, fake: FakeManagedAgents, on_ready: Callable[[], None]):
+    def __init__(self, fake: FakeManagedAgents):
         self._fake = fake
-        self._on_ready = on_ready
         self.environments: dict[str, Event] = {}
         self.agents: dict[str, Event] = {}
         self.sessions: dict[str, _Session] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                    self._on_ready()
-                elif message["type"] == "lifespan.shutdown":
-                    self.close_streams()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
 
     def close_streams(self) -> None:
         for session in self.sessions.values():
             for queue in session.subscribers:
                 queue.put_nowait(None)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        method, path = scope["method"], scope["path"]
-        query = scope.get("query_string", b"").decode("latin-1")
-        self._fake.record(Recorded(method, path, headers, body, query))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = await read_request(scope, receive)
+        if request is None:
+            return
+        self._fake.record(request)
+        method, path, headers, body = request.method, request.path, request.headers, request.body
+        query = request.query
         request_id = _id("req_")
 
         async def answer(status: int, obj: Any) -> None:
@@ -470,7 +427,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-class FakeManagedAgents:
+class FakeManagedAgents(ThreadedServer):
     """A fake Managed Agents API on loopback. Single use: start once, stop once.
 
     ``api_key``: the only key accepted (None accepts any non-empty key).
@@ -480,22 +437,14 @@ class FakeManagedAgents:
     def __init__(self, *, api_key: str | None = None, page_size: int = 1000):
         self.api_key = api_key
         self.page_size = page_size
-        self.requests: list[Recorded] = []
+        self._log = Recorder()
+        self.requests = self._log.requests
         self.scripted_errors: deque[_Reject] = deque()
         self._turns: deque[_Ask | _Stall] = deque()
-        self._changed = threading.Condition()
-        self._ready = threading.Event()
-        self._app = _App(self, self._ready.set)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self.port: int = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self._app, lifespan="on", loop="asyncio", log_config=None,
-                                timeout_graceful_shutdown=1)  # fmt: skip
-        self._server = uvicorn.Server(config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._app = _App(self)
+        # Open event streams would otherwise hold graceful shutdown for its timeout.
+        super().__init__(self._app, label="Managed Agents", on_stop=self._app.close_streams)
+        self.base_url = self.origin
 
     # -- scripting and inspection ------------------------------------------------
 
@@ -515,13 +464,10 @@ class FakeManagedAgents:
         return self._turns.popleft() if self._turns else None
 
     def record(self, request: Recorded) -> None:
-        with self._changed:
-            self.requests.append(request)
-            self._changed.notify_all()
+        self._log.record(request)
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self.requests) >= count, timeout)
+        return self._log.wait_requests(count, timeout)
 
     def requests_to(self, method: str, path_pattern: str) -> list[Recorded]:
         return [
@@ -531,49 +477,3 @@ class FakeManagedAgents:
     @property
     def session_ids(self) -> list[str]:
         return list(self._app.sessions)
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> FakeManagedAgents:
-        if self._thread is not None:
-            raise RuntimeError("FakeManagedAgents is single use: start() it once")
-        self._thread = threading.Thread(
-            target=self._run, name=f"fake-managed-agents-{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not self._ready.wait(0.05):
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake Managed Agents server did not start")
-        return self
-
-    def _run(self) -> None:
-        with asyncio.Runner() as runner:
-            self._loop = runner.get_loop()
-            runner.run(self._server.serve(sockets=[self._sock]))
-
-    def stop(self, timeout: float = 5.0) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            # Open event streams would otherwise hold graceful shutdown for its timeout.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._app.close_streams)
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                self._server.force_exit = True
-                self._thread.join(timeout)
-        self._sock.close()
-
-    def __enter__(self) -> FakeManagedAgents:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

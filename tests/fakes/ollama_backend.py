@@ -17,26 +17,19 @@ by ``/api/chat`` only, one reply per request, FIFO.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import json
-import socket
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-import uvicorn
-
 from . import _openai_wire as wire
-from ._openai_app import Exchange, Receive, Recorded, Scope, Send, State
+from ._openai_app import Exchange, State
+from ._threaded import Receive, Recorded, Scope, Send, ThreadedServer, read_request
 
 __all__ = ["Die", "Error", "FakeOllama", "Recorded", "Stall", "StreamError", "Text", "ToolCalls"]
 
-_START_TIMEOUT = 10.0
 _JSON = "application/json; charset=utf-8"
 _NDJSON = "application/x-ndjson"
 _SSE = "text/event-stream"
@@ -127,9 +120,8 @@ def _plan(reply: Reply | None, messages: Sequence[Any]) -> _Answer:
 
 
 class _OllamaApp:
-    def __init__(self, state: State, on_ready: Any) -> None:
+    def __init__(self, state: State) -> None:
         self._state = state
-        self._on_ready = on_ready
         self._active: set[asyncio.Task[None]] = set()
 
     def abort_all(self) -> None:
@@ -137,42 +129,22 @@ class _OllamaApp:
             task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                    self._on_ready()
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        elif scope["type"] == "http":
-            task = asyncio.current_task()
-            assert task is not None
-            self._active.add(task)
-            try:
-                await self._http(Exchange(scope, receive, send))
-            except asyncio.CancelledError:
-                pass  # stopped by abort_all: the server is shutting down
-            finally:
-                self._active.discard(task)
+        task = asyncio.current_task()
+        assert task is not None
+        self._active.add(task)
+        try:
+            await self._http(Exchange(scope, receive, send))
+        except asyncio.CancelledError:
+            pass  # stopped by abort_all: the server is shutting down
+        finally:
+            self._active.discard(task)
 
     async def _http(self, ex: Exchange) -> None:
-        raw = bytearray()
-        while True:
-            message = await ex.receive()
-            if message["type"] == "http.disconnect":
-                return
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in ex.scope["headers"]}
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        method, path = ex.scope["method"], ex.scope["path"]
-        self._state.record(Recorded(method, path, headers, body, bytes(raw)))
+        request = await read_request(ex.scope, ex.receive)
+        if request is None:
+            return
+        self._state.record(request)
+        method, path, body = request.method, request.path, request.body
         if method == "GET" and path == "/api/tags":
             tags = {"models": [_tag(m) for m in self._state.models]}
             await ex.send_bytes(200, wire.dumps(tags), _JSON)
@@ -317,7 +289,7 @@ def _tag(name: str) -> dict[str, Any]:
     }
 
 
-class FakeOllama:
+class FakeOllama(ThreadedServer):
     """A fake Ollama on loopback. Single use: start once, stop once.
 
     ``url`` is the server root (what ``OLLAMA_HOST`` names); ``base_url`` its OpenAI layer.
@@ -325,63 +297,10 @@ class FakeOllama:
 
     def __init__(self, models: Sequence[str] = ("qwen3:0.6b",)) -> None:
         self._state = State(models, None)
-        self._ready = threading.Event()
-        self._app = _OllamaApp(self._state, self._ready.set)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self._app = _OllamaApp(self._state)
+        super().__init__(self._app, label="Ollama", on_stop=self._app.abort_all)
+        self.url = self.origin
         self.base_url = f"{self.url}/v1"
-        config = uvicorn.Config(
-            self._app, lifespan="on", loop="asyncio", log_config=None, timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeOllama:
-        if self._thread is not None:
-            raise RuntimeError("FakeOllama is single use: start() it once")
-        self._thread = threading.Thread(
-            target=self._run, name=f"fake-ollama-{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not self._ready.wait(0.05):  # in slices, so a crashed thread fails fast
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake Ollama server did not start")
-        return self
-
-    def _run(self) -> None:
-        with asyncio.Runner() as runner:
-            self._loop = runner.get_loop()
-            runner.run(self._server.serve(sockets=[self._sock]))
-
-    def stop(self, timeout: float = 5.0) -> None:
-        thread, loop = self._thread, self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed in between
-                loop.call_soon_threadsafe(self._app.abort_all)
-        self._server.should_exit = True
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                self._server.force_exit = True
-                thread.join(timeout)
-        self._sock.close()
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def script(self, *replies: Reply) -> None:
         """Queue replies; each ``/api/chat`` request consumes one, FIFO."""
@@ -405,4 +324,4 @@ class FakeOllama:
         return self._state.requests
 
     def wait_requests(self, count: int, timeout: float = 5.0) -> bool:
-        return self._state.wait_for(lambda: len(self._state.requests) >= count, timeout)
+        return self._state.wait_requests(count, timeout)

@@ -16,18 +16,11 @@ are deterministic unit vectors, and images are a 1x1 PNG.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterable, Sequence
-from types import TracebackType
-
-import uvicorn
 
 from ._openai_app import FakeOpenAIApp, Recorded, State
 from ._openai_replies import Chunks, Die, Error, Raw, Reply, Slow, Text, ToolCalls
+from ._threaded import ThreadedServer
 
 __all__ = [
     "Chunks",
@@ -42,14 +35,12 @@ __all__ = [
     "ToolCalls",
 ]
 
-_START_TIMEOUT = 10.0
 
-
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     """A fake OpenAI backend on loopback. Single use: start once, stop once.
 
-    The listening socket is bound in the constructor, so ``port`` and ``base_url``
-    are known (and connectable: the kernel queues connections) before ``start()``.
+    ``port`` and ``base_url`` are known before ``start()``; ``stop()`` cancels
+    in-flight slow replies, so it is quick.
     """
 
     def __init__(
@@ -59,82 +50,9 @@ class FakeOpenAI:
         require_api_key: str | None = None,
     ) -> None:
         self._state = State(models, require_api_key)
-        self._ready = threading.Event()
-        self._app = FakeOpenAIApp(self._state, self._ready.set)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self.port: int = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        config = uvicorn.Config(
-            self._app,
-            lifespan="on",  # the startup message is how start() knows the loop is up
-            loop="asyncio",
-            log_config=None,  # never reconfigure the test process's logging
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> FakeOpenAI:
-        if self._thread is not None or self._stopped:
-            raise RuntimeError("FakeOpenAI is single use: start() it once")
-        self._thread = threading.Thread(
-            target=self._run, name=f"fake-openai-{self.port}", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        # Wait in slices so a server thread that died during start-up fails us now,
-        # not after the whole timeout.
-        while not self._ready.wait(0.05):
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake OpenAI server did not start (see log for uvicorn errors)")
-        return self
-
-    def _run(self) -> None:
-        with asyncio.Runner() as runner:
-            self._loop = runner.get_loop()
-            runner.run(self._server.serve(sockets=[self._sock]))
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving; in-flight slow replies are cancelled, so this is quick."""
-        if self._stopped:
-            return
-        self._stopped = True
-        thread, loop = self._thread, self._loop
-        if thread is None:
-            self._sock.close()
-            return
-        if loop is not None and not loop.is_closed():
-            # RuntimeError: the loop closed between the check and the call.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._app.abort_all)
-        self._server.should_exit = True
-        thread.join(timeout)
-        if thread.is_alive():
-            # Skip uvicorn's graceful wait for connections; the loop's teardown then
-            # cancels whatever is left.
-            self._server.force_exit = True
-            thread.join(timeout)
-        self._sock.close()
-        if thread.is_alive():
-            raise RuntimeError(f"fake OpenAI server thread did not stop within {2 * timeout}s")
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._app = FakeOpenAIApp(self._state)
+        super().__init__(self._app, label="OpenAI", on_stop=self._app.abort_all)
+        self.base_url = f"{self.origin}/v1"
 
     # -- scripting and inspection ------------------------------------------------
 
@@ -173,4 +91,4 @@ class FakeOpenAI:
     def wait_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until at least ``count`` requests have arrived (e.g. before stopping
         a client that is blocked on a slow reply)."""
-        return self._state.wait_for(lambda: len(self._state.requests) >= count, timeout)
+        return self._state.wait_requests(count, timeout)
