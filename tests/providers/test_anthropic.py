@@ -14,12 +14,9 @@ import pytest
 from tests.fakes.anthropic_backend import Die, Error, FakeAnthropic, Text, Thinking, ToolUse
 from tests.harness import Woollama, start, write_config
 from woollama.errors import BackendError, BadRequest
+from woollama.providers.anthropic_request import to_anthropic_request
 from woollama.providers.anthropic_stream import StreamConverter
-from woollama.providers.anthropic_translate import (
-    to_anthropic_request,
-    to_openai_error,
-    to_openai_response,
-)
+from woollama.providers.anthropic_translate import to_openai_error, to_openai_response
 
 PNG_B64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJ"

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from woollama.errors import BackendError, Unsupported
+from woollama.providers.anthropic_request import DEFAULT_MAX_TOKENS, to_anthropic_request
 from woollama.providers.anthropic_stream import StreamConverter
 from woollama.providers.anthropic_translate import (
     ANTHROPIC_VERSION,
-    DEFAULT_MAX_TOKENS,
-    to_anthropic_request,
     to_openai_error,
     to_openai_response,
 )
