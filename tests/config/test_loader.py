@@ -175,3 +175,17 @@ def test_expansion_leaves_text_without_variables_unchanged(text: str):
 def test_set_variable_wins_over_default(name: str, default: str, value: str):
     assert expand(f"<${{{name}:-{default}}}>", {name: value}, "f") == f"<{value}>"
     assert expand(f"<${{{name}:-{default}}}>", {}, "f") == f"<{default}>"
+
+
+def test_bundled_servers_run_with_this_python_from_the_installed_examples(tmp_path: Path):
+    import sys
+
+    servers = load_config(tmp_path, env={}).mcp.servers
+    assert servers["hello"].command == sys.executable
+    assert Path(servers["hello"].args[0]).is_file()
+    assert Path(servers["textops"].args[0]).name == "textops.py"
+
+
+def test_examples_dir_from_the_environment_wins(tmp_path: Path):
+    servers = load_config(tmp_path, env={"WOOLLAMA_EXAMPLES_DIR": "/opt/ex"}).mcp.servers
+    assert servers["hello"].args == ("/opt/ex/hello.py",)
