@@ -25,7 +25,10 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 that says what is wrong with it."""
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         raise BadRequest(f"request body is larger than {MAX_BODY // (1024 * 1024)} MiB")
-    raw = await request.body()
+    return parse_object(await request.body())
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise BadRequest("request body is empty; send a JSON object")
     try:

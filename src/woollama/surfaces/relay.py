@@ -6,7 +6,8 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Upstream, upstream_error
@@ -16,12 +17,14 @@ log = logging.getLogger(__name__)
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-async def relay(upstream: Upstream, provider: str) -> Response:
-    """Turn an open upstream answer into the client's response.
+async def relay(
+    upstream: Upstream, provider: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Send an open upstream answer to the client.
 
-    Errors are relayed with the backend's status; a JSON error body passes
-    through untouched, anything else is wrapped in the OpenAI error shape.
-    Event streams are forwarded byte for byte without parsing.
+    Errors are raised (so they are answered in the OpenAI shape with the backend's
+    status) before anything is sent. Event streams are forwarded byte for byte
+    without parsing; a JSON answer goes out as it came, in one piece.
     """
     if upstream.status >= 400:
         try:
@@ -30,9 +33,11 @@ async def relay(upstream: Upstream, provider: str) -> Response:
             await upstream.aclose()
         raise upstream_error(upstream.status, raw, provider)
     if upstream.content_type.startswith("text/event-stream"):
-        return StreamingResponse(
+        response = StreamingResponse(
             _forward(upstream, provider), media_type="text/event-stream", headers=_SSE_HEADERS
         )
+        await response(scope, receive, send)
+        return
     try:
         raw = await upstream.read()
     finally:
@@ -42,7 +47,9 @@ async def relay(upstream: Upstream, provider: str) -> Response:
             f"provider {provider!r} answered {upstream.content_type or 'no content type'} "
             "where JSON was expected"
         )
-    return Response(raw, status_code=upstream.status, media_type="application/json")
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
+    await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
 
 
 async def _forward(upstream: Upstream, provider: str) -> AsyncIterator[bytes]:
