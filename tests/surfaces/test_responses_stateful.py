@@ -256,3 +256,27 @@ def test_original_state_is_imported_and_its_conversation_continues(
     )
     assert reply.conversation.id == "conv_legacy1"
     assert history_sent(fake)[:2] == [("user", "I like tea"), ("assistant", "noted")]
+
+
+def test_concurrent_turns_on_one_conversation_run_one_after_the_other(
+    woollama, fake: FakeOpenAI, tmp_path: Path
+):
+    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+                      mcp=mcp_store(tmp_path / "threads"))  # fmt: skip
+    server.http().get("/v1/tools", params={"wait": 20})
+    conv = server.http().post("/v1/conversations", json={"model": "fake/m"}).json()["id"]
+    fake.script(Slow(1.0))  # the first turn is slow; the second must wait for it
+
+    def turn(text: str) -> str:
+        return server.client().responses.create(model="fake/m", input=text,
+                                                conversation=conv).output_text  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(turn, "first")
+        assert fake.wait_requests(1, timeout=20)
+        second = pool.submit(turn, "second")
+        assert first.result(timeout=30) == "echo: first"
+        assert second.result(timeout=30) == "echo: second"
+    # The second turn saw the first one's whole exchange: they never overlapped.
+    assert history_sent(fake) == [("user", "first"), ("assistant", "echo: first"),
+                                  ("user", "second")]  # fmt: skip
