@@ -40,7 +40,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench examples
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)

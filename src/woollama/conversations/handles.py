@@ -230,10 +230,6 @@ class HandleTable:
             raise NotFound(f"no stored response {response_id!r}")
         return _conversation(rows[0])
 
-    def response_ids(self, conv_id: str) -> list[str]:
-        rows = self._read("SELECT id FROM responses WHERE conversation_id = ?", (conv_id,))
-        return [row["id"] for row in rows]
-
 
 def _conversation(row: sqlite3.Row) -> Conversation:
     return Conversation(

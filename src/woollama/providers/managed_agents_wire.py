@@ -78,10 +78,6 @@ class CustomToolResultEvent(TypedDict):
     content: list[TextBlock]
 
 
-class SendEvents(TypedDict):
-    events: list[UserMessageEvent | CustomToolResultEvent]
-
-
 class StopReason(TypedDict):
     type: str  # end_turn | requires_action | retries_exhausted | budget_reached | ...
     event_ids: NotRequired[list[str]]
@@ -100,11 +96,6 @@ class SessionEvent(TypedDict, total=False):
     stop_reason: StopReason
     model_usage: dict[str, int]
     error: dict[str, Any]
-
-
-class EventPage(TypedDict):
-    data: list[SessionEvent]
-    next_page: NotRequired[str | None]
 
 
 ASK_USER_TOOL: CustomTool = {
