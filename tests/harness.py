@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -9,12 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import openai
+
+from tests.fakes.openai_backend import FakeOpenAI
 
 STARTUP_TIMEOUT = 20.0
 
@@ -145,3 +149,36 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
         if not selector.select(timeout):
             return ""
     return proc.stdout.readline()
+
+
+def fake_inferencer(fake: Any, name: str = "fake") -> str:
+    """An `inferencers.toml` section pointing provider `name` at a fake backend."""
+    return f'[inferencers.{name}]\nbase_url = "{fake.base_url}"\n'
+
+
+@contextlib.contextmanager
+def router_with_fake(
+    root: Path,
+    *,
+    recipes: str | None = None,
+    mcp: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[Woollama, FakeOpenAI]]:
+    """A woollama whose provider `fake` is a scripted backend, its MCP servers connected."""
+    with FakeOpenAI() as fake:
+        write_config(root / "config", inferencers=fake_inferencer(fake), recipes=recipes, mcp=mcp)
+        server = start(root, env)
+        try:
+            token = server.env.get("WOOLLAMA_TOKEN")
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            server.http(headers=auth).get("/v1/tools", params={"wait": 20})
+            yield server, fake
+        finally:
+            server.stop()
+
+
+def reset(fake: FakeOpenAI) -> FakeOpenAI:
+    """A shared fake, clean for the next test."""
+    fake.requests.clear()
+    assert fake.pending_replies == 0, "a previous test left scripted replies"
+    return fake

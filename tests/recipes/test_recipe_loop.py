@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.fakes.openai_backend import Chunks, Die, Error, FakeOpenAI, Slow, Text, ToolCalls
-from tests.harness import Woollama, start, write_config
+from tests.harness import Woollama, reset, router_with_fake
 
 RECIPES = """
 [recipes.counter]
@@ -52,29 +52,20 @@ class Rig:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     root = tmp_path_factory.mktemp("recipes")
-    with FakeOpenAI() as fake:
-        write_config(
-            root / "config",
-            inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
-            recipes=RECIPES,
-        )  # mcp.json: the bundled hello and textops servers
-        server = start(root, {"WOOLLAMA_TOOL_TIMEOUT": "3"})
-        health = server.http().get("/v1/tools", params={"wait": 20}).json()["servers"]
-        assert {s["name"]: s["status"] for s in health} == {
-            "hello": "connected",
-            "textops": "connected",
-        }
-        try:
-            yield Rig(server, fake)
-        finally:
-            server.stop()
+    # mcp.json: the bundled hello and textops servers
+    with router_with_fake(root, recipes=RECIPES, env={"WOOLLAMA_TOOL_TIMEOUT": "3"}) as (
+        server,
+        fake,
+    ):
+        health = server.http().get("/v1/tools").json()["servers"]
+        assert {s["name"]: s["status"] for s in health} == {"hello": "connected",
+                                                            "textops": "connected"}  # fmt: skip
+        yield Rig(server, fake)
 
 
 @pytest.fixture
 def fake(rig: Rig) -> FakeOpenAI:
-    rig.fake.requests.clear()
-    assert rig.fake.pending_replies == 0
-    return rig.fake
+    return reset(rig.fake)
 
 
 def tool_messages(fake: FakeOpenAI, request: int) -> list[dict]:

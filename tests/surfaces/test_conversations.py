@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.fakes.openai_backend import FakeOpenAI
-from tests.harness import Woollama, start, write_config
+from tests.harness import Woollama, fake_inferencer, start, write_config
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -27,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) -> Iterat
     threads = root / "threads"
     write_config(
         root / "config",
-        inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+        inferencers=fake_inferencer(fake),
         mcp={
             "mcpServers": {
                 "threads": {"command": sys.executable, "args": [str(EXAMPLES / "store_mcp.py"),
@@ -126,7 +126,7 @@ def test_conversations_survive_a_restart(woollama, tmp_path: Path, fake: FakeOpe
                                    "args": [str(EXAMPLES / "store_mcp.py"), str(root / "t")]}},
         "conversationStore": "threads",
     }  # fmt: skip
-    inferencers = f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n'
+    inferencers = fake_inferencer(fake)
     first = woollama(root=root, mcp=config, inferencers=inferencers)
     first.http().get("/v1/tools", params={"wait": 20})
     conv = create(first, key="keep-me")

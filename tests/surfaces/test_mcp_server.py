@@ -16,7 +16,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.fakes.openai_backend import FakeOpenAI, Text, ToolCalls
-from tests.harness import Woollama, base_env, start, write_config
+from tests.harness import Woollama, base_env, router_with_fake, start, write_config
 
 RECIPES = """
 [recipes.counter]
@@ -37,17 +37,8 @@ class McpRig:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpRig]:
     root = tmp_path_factory.mktemp("mcp")
-    with FakeOpenAI() as fake:
-        write_config(
-            root / "config",
-            inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
-            recipes=RECIPES,
-        )
-        server = start(root, {"WOOLLAMA_TOKEN": "tok"})
-        try:
-            yield McpRig(server, fake)
-        finally:
-            server.stop()
+    with router_with_fake(root, recipes=RECIPES, env={"WOOLLAMA_TOKEN": "tok"}) as (server, fake):
+        yield McpRig(server, fake)
 
 
 TRANSPORTS = ["http-auto", "http-legacy", "unix-auto", "stdio-auto", "stdio-legacy"]

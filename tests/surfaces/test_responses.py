@@ -13,7 +13,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from tests.fakes.openai_backend import Chunks, Die, Error, FakeOpenAI, Raw, Text, ToolCalls
-from tests.harness import Woollama, start, write_config
+from tests.harness import Woollama, reset, router_with_fake
 
 RECIPES = """
 [recipes.counter]
@@ -76,26 +76,19 @@ class Rig:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     root = tmp_path_factory.mktemp("responses")
-    with FakeOpenAI() as fake:
-        write_config(
-            root / "config",
-            inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
-            recipes=RECIPES,
-        )  # mcp.json: the bundled servers, whose `hello` the recipe uses
-        server = start(root, {"WOOLLAMA_TOOL_TIMEOUT": "3"})
-        try:
-            health = server.http().get("/v1/tools", params={"wait": 20}).json()["servers"]
-            assert {s["name"]: s["status"] for s in health}["hello"] == "connected"
-            yield Rig(server, fake)
-        finally:
-            server.stop()
+    # mcp.json: the bundled servers, whose `hello` the recipe uses
+    with router_with_fake(root, recipes=RECIPES, env={"WOOLLAMA_TOOL_TIMEOUT": "3"}) as (
+        server,
+        fake,
+    ):
+        health = server.http().get("/v1/tools").json()["servers"]
+        assert {s["name"]: s["status"] for s in health}["hello"] == "connected"
+        yield Rig(server, fake)
 
 
 @pytest.fixture
 def fake(rig: Rig) -> FakeOpenAI:
-    rig.fake.requests.clear()
-    assert rig.fake.pending_replies == 0, "a previous test left scripted replies"
-    return rig.fake
+    return reset(rig.fake)
 
 
 # -- requests become chat completions ----------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from tests.fakes.claude_cli import install
 from tests.fakes.managed_agents_backend import FakeManagedAgents
 from tests.fakes.openai_backend import FakeOpenAI, Slow
-from tests.harness import Woollama
+from tests.harness import Woollama, fake_inferencer
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -85,7 +85,7 @@ def two_turns_recall(server: Woollama, fake: FakeOpenAI) -> None:
 
 
 def test_mcp_store_keeps_the_conversation(woollama, fake: FakeOpenAI, tmp_path: Path):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp=mcp_store(tmp_path / "threads"))  # fmt: skip
     server.http().get("/v1/tools", params={"wait": 20})
     two_turns_recall(server, fake)
@@ -93,14 +93,14 @@ def test_mcp_store_keeps_the_conversation(woollama, fake: FakeOpenAI, tmp_path: 
 
 
 def test_http_store_keeps_the_conversation(woollama, fake: FakeOpenAI, http_store: str):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp={"mcpServers": {},
                            "conversationStore": {"type": "http", "url": http_store}})  # fmt: skip
     two_turns_recall(server, fake)
 
 
 def test_conversation_param_and_key_route_turns(woollama, fake: FakeOpenAI, tmp_path: Path):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp=mcp_store(tmp_path / "threads"))  # fmt: skip
     server.http().get("/v1/tools", params={"wait": 20})
     client = server.client()
@@ -114,7 +114,7 @@ def test_conversation_param_and_key_route_turns(woollama, fake: FakeOpenAI, tmp_
 
 
 def test_stateful_stream_is_a_normal_responses_stream(woollama, fake: FakeOpenAI, tmp_path: Path):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp=mcp_store(tmp_path / "threads"))  # fmt: skip
     server.http().get("/v1/tools", params={"wait": 20})
     events = list(server.client().responses.create(model="fake/m", input="hi", store=True,
@@ -125,7 +125,7 @@ def test_stateful_stream_is_a_normal_responses_stream(woollama, fake: FakeOpenAI
 
 
 def test_unknown_previous_response_is_404(woollama, fake: FakeOpenAI, tmp_path: Path):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp=mcp_store(tmp_path / "threads"))  # fmt: skip
     response = server.http().post(
         "/v1/responses", json={"model": "fake/m", "input": "x", "previous_response_id": "resp_nope"}
@@ -134,7 +134,7 @@ def test_unknown_previous_response_is_404(woollama, fake: FakeOpenAI, tmp_path: 
 
 
 def test_without_a_store_stateful_requests_are_501(woollama, fake: FakeOpenAI):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp={"mcpServers": {}})  # fmt: skip
     response = server.http().post(
         "/v1/responses", json={"model": "fake/m", "input": "x", "store": True}
@@ -200,7 +200,7 @@ def test_a_turn_killed_mid_way_leaves_the_conversation_usable(
     woollama, fake: FakeOpenAI, tmp_path: Path
 ):
     root = tmp_path / "crash"
-    inferencers = f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n'
+    inferencers = fake_inferencer(fake)
     store = mcp_store(tmp_path / "threads")
     server = woollama(root=root, inferencers=inferencers, mcp=store)
     server.http().get("/v1/tools", params={"wait": 20})
@@ -247,7 +247,7 @@ def test_original_state_is_imported_and_its_conversation_continues(
     server = woollama(
         root=root,
         mcp=mcp_store(threads),
-        inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+        inferencers=fake_inferencer(fake),
     )
     server.http().get("/v1/tools", params={"wait": 20})
     assert "imported 1 conversations" in server.log()
@@ -261,7 +261,7 @@ def test_original_state_is_imported_and_its_conversation_continues(
 def test_concurrent_turns_on_one_conversation_run_one_after_the_other(
     woollama, fake: FakeOpenAI, tmp_path: Path
 ):
-    server = woollama(inferencers=f'[inferencers.fake]\nbase_url = "{fake.base_url}"\n',
+    server = woollama(inferencers=fake_inferencer(fake),
                       mcp=mcp_store(tmp_path / "threads"))  # fmt: skip
     server.http().get("/v1/tools", params={"wait": 20})
     conv = server.http().post("/v1/conversations", json={"model": "fake/m"}).json()["id"]
