@@ -7,6 +7,7 @@ Run over Streamable HTTP (for tests):     python examples/hello.py --http 8765
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Annotated, TypedDict
 
 import anyio
@@ -43,10 +44,16 @@ async def count_to(
         int, Field(ge=0, le=10000, description="Pause between steps in milliseconds")
     ] = 0,
 ) -> CountResult:
-    for i in range(1, n + 1):
-        if delay_ms:
-            await anyio.sleep(delay_ms / 1000)
-        await ctx.report_progress(i, n, f"counted {i} of {n}")
+    i = 0
+    try:
+        for i in range(1, n + 1):
+            if delay_ms:
+                await anyio.sleep(delay_ms / 1000)
+            await ctx.report_progress(i, n, f"counted {i} of {n}")
+    except anyio.get_cancelled_exc_class():
+        # Said on stderr so whoever runs the server can see a cancellation arrive.
+        print(f"hello: count_to cancelled after {i} of {n}", file=sys.stderr, flush=True)
+        raise
     return {"count": n, "total": n, "done": True}
 
 

@@ -275,3 +275,28 @@ async def test_questions_are_declined_when_the_caller_cannot_answer(rig: McpRig)
         async with connect(rig, "http-legacy") as client:  # no elicitation capability
             result = await client.call_tool("hello__ask_user", {"question": "Which city?"})
     assert "declined" in result.content[0].text or "not support" in result.content[0].text
+
+
+@pytest.mark.parametrize("transport", ["http-legacy", "http-auto"])
+async def test_a_cancelled_call_is_cancelled_downstream(rig: McpRig, transport: str):
+    started = anyio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        started.set()
+
+    with anyio.fail_after(LIMIT):
+        async with connect(rig, transport) as client, anyio.create_task_group() as tg:
+
+            async def count() -> None:
+                await client.call_tool("hello__count_to", {"n": 1000, "delay_ms": 50},
+                                       progress_callback=on_progress)  # fmt: skip
+
+            tg.start_soon(count)
+            await started.wait()
+            tg.cancel_scope.cancel()
+        # The downstream server says so on the stderr woollama shares with it.
+        for _ in range(200):
+            if "count_to cancelled" in rig.server.log():
+                break
+            await anyio.sleep(0.05)
+    assert "count_to cancelled" in rig.server.log()
