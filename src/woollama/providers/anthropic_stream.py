@@ -7,7 +7,6 @@ at once, so streaming through the Anthropic adapter stays as live as pass-throug
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +18,8 @@ from woollama.providers.anthropic_translate import (
     to_openai_error,
     to_openai_usage,
 )
+from woollama.providers.openai_wire import DONE, ChunkStream, sse
 from woollama.providers.sse import SSEDecoder
-
-DONE = b"data: [DONE]\n\n"
 
 Chunk = dict[str, Any]
 
@@ -48,11 +46,10 @@ class StreamConverter:
         include_usage: bool = False,
         created: int | None = None,
     ):
-        self.model = model
         self.provider = provider
-        self.include_usage = include_usage
-        self.created = int(time.time()) if created is None else created
-        self.id = completion_id("pending")
+        self.head = ChunkStream(model, include_usage, completion_id("pending"))
+        if created is not None:
+            self.head.created = created
         self.finished = False  # message_stop or an error event was seen
         self.failed = False  # an error event was seen
         self._decoder = SSEDecoder()
@@ -77,7 +74,7 @@ class StreamConverter:
             if not isinstance(parsed, Mapping):
                 raise BackendError(f"provider {self.provider!r} streamed a non-object event")
             for chunk in self.convert(parsed, event.event):
-                out += b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+                out += sse(chunk)
             if self.finished and not self.failed:
                 # After an error event there is no [DONE]: a client must not take the
                 # truncated answer for a complete one.
@@ -99,7 +96,7 @@ class StreamConverter:
 
     def _on_message_start(self, event: Mapping[str, Any]) -> list[Chunk]:
         message = event.get("message") or {}
-        self.id = completion_id(message.get("id"))
+        self.head.id = completion_id(message.get("id"))
         self._usage.update(message.get("usage") or {})
         return [self._chunk({"role": "assistant", "content": ""})]
 
@@ -158,8 +155,8 @@ class StreamConverter:
         self.finished = True
         chunks = [] if self._finish_sent else [self._chunk({}, "stop")]
         self._finish_sent = True
-        if self.include_usage:
-            chunks.append({**self._chunk(None), "usage": to_openai_usage(self._usage)})
+        if self.head.include_usage:
+            chunks.append(self.head.usage_chunk(dict(to_openai_usage(self._usage))))
         return chunks
 
     def _on_error(self, event: Mapping[str, Any]) -> list[Chunk]:
@@ -173,16 +170,5 @@ class StreamConverter:
         call = {"index": tool.index, "function": {"arguments": fragment}}
         return self._chunk({"tool_calls": [call]})
 
-    def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None) -> Chunk:
-        chunk: Chunk = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": []
-            if delta is None
-            else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if self.include_usage:
-            chunk["usage"] = None  # OpenAI sends null on every chunk but the last
-        return chunk
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
+        return self.head.chunk(delta, finish)

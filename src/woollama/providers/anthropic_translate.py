@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from woollama.errors import error_body
+from woollama.providers.openai_wire import completion
 
 log = logging.getLogger(__name__)
 
@@ -128,21 +128,14 @@ def to_openai_response(
         reply["tool_calls"] = calls
     if thinking:
         reply["reasoning_content"] = "".join(thinking)
-    return {
-        "id": completion_id(message.get("id")),
-        "object": "chat.completion",
-        "created": int(time.time()) if created is None else created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": reply,
-                "logprobs": None,
-                "finish_reason": finish_reason(message.get("stop_reason")),
-            }
-        ],
-        "usage": to_openai_usage(message.get("usage")),
-    }
+    return completion(
+        model,
+        reply,
+        finish_reason(message.get("stop_reason")),
+        dict(to_openai_usage(message.get("usage"))),
+        completion_id=completion_id(message.get("id")),
+        created=created,
+    )
 
 
 # -- errors ----------------------------------------------------------------------

@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from woollama.providers.claude_code_run import (
     scratch,
     timeout_from,
 )
+from woollama.providers.openai_wire import DONE, ChunkStream, completion, sse
 
 MODELS = ("haiku", "sonnet", "opus")
 COMPLETION_TIMEOUT = 300.0
@@ -165,42 +164,18 @@ class ClaudeCodeProvider:
 
 
 def _completion(model: str, result: CliResult) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.text},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": openai_usage(result.usage),
-    }
+    message = {"role": "assistant", "content": result.text}
+    return completion(model, message, "stop", openai_usage(result.usage))
 
 
 def _sse(model: str, result: CliResult, include_usage: bool) -> list[bytes]:
-    base = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-    }
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        extra = {"usage": None} if include_usage else {}
-        return {**base, "choices": [choice], **extra}
-
-    events = [
-        chunk({"role": "assistant", "content": ""}),
-        chunk({"content": result.text}),
-        chunk({}, "stop"),
+    # The CLI hands back the whole answer at once: one content delta carries it.
+    head = ChunkStream(model, include_usage)
+    chunks = [
+        head.chunk({"role": "assistant", "content": ""}),
+        head.chunk({"content": result.text}),
+        head.chunk({}, "stop"),
     ]
     if include_usage:
-        events.append({**base, "choices": [], "usage": openai_usage(result.usage)})
-    frames = [f"data: {json.dumps(event)}\n\n".encode() for event in events]
-    return [*frames, b"data: [DONE]\n\n"]
+        chunks.append(head.usage_chunk(openai_usage(result.usage)))
+    return [*map(sse, chunks), DONE]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from woollama.errors import BadRequest, error_body
+from woollama.providers.openai_wire import DONE, ChunkStream, completion, sse
 
 # OpenAI request field -> Ollama option of the same meaning.
 _SAMPLING = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
@@ -194,21 +194,13 @@ def from_ollama_chat(
         out["reasoning_content"] = message["thinking"]
     if calls:
         out["tool_calls"] = calls
-    return {
-        "id": f"chatcmpl-{secrets.token_hex(12)}",
-        "object": "chat.completion",
-        "created": created if created is not None else int(time.time()),
-        "model": answer.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": out,
-                "logprobs": None,
-                "finish_reason": finish_reason(answer.get("done_reason"), bool(calls)),
-            }
-        ],
-        "usage": usage(answer),
-    }
+    return completion(
+        answer.get("model", ""),
+        out,
+        finish_reason(answer.get("done_reason"), bool(calls)),
+        usage(answer),
+        created=created,
+    )
 
 
 def finish_reason(done_reason: Any, called_tools: bool) -> str:
@@ -261,12 +253,6 @@ def ollama_error(status: int, raw: bytes) -> dict[str, Any]:
 
 # -- streaming -------------------------------------------------------------------
 
-_DONE = b"data: [DONE]\n\n"
-
-
-def sse(obj: Any) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
-
 
 class StreamTranslator:
     """Ollama's NDJSON stream in, OpenAI `chat.completion.chunk` events out.
@@ -284,11 +270,10 @@ class StreamTranslator:
         created: int | None = None,
         call_prefix: str | None = None,
     ) -> None:
-        self._model = model
-        self._include_usage = include_usage
-        self._created = created if created is not None else int(time.time())
+        self._head = ChunkStream(model, include_usage)
+        if created is not None:
+            self._head.created = created
         self._prefix = call_prefix if call_prefix is not None else new_call_prefix()
-        self._id = f"chatcmpl-{secrets.token_hex(12)}"
         self._buffer = b""
         self._started = False
         self._calls = 0
@@ -333,7 +318,7 @@ class StreamTranslator:
             return self.fail(error_body("Ollama streamed a line that is not JSON", "backend_error"))
         if "error" in obj:
             return self.fail(error_body(str(obj["error"]), "upstream_error"))
-        self._model = obj.get("model") or self._model
+        self._head.model = obj.get("model") or self._head.model
         out: list[bytes] = []
         if not self._started:
             self._started = True
@@ -350,20 +335,11 @@ class StreamTranslator:
             self._calls += 1
         if obj.get("done"):
             out.append(self._chunk({}, finish_reason(obj.get("done_reason"), self._calls > 0)))
-            if self._include_usage:
-                out.append(sse({**self._envelope(), "choices": [], "usage": usage(obj)}))
-            out.append(_DONE)
+            if self._head.include_usage:
+                out.append(sse(self._head.usage_chunk(usage(obj))))
+            out.append(DONE)
             self.finished = True
         return b"".join(out)
 
-    def _envelope(self) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-        }
-
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return sse({**self._envelope(), "choices": [choice]})
+        return sse(self._head.chunk(delta, finish))

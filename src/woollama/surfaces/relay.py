@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Upstream, upstream_error
+from woollama.providers.openai_wire import sse
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ async def _forward(upstream: Upstream, provider: str) -> AsyncIterator[bytes]:
         log.warning("stream from %s broke: %s", provider, exc.message)
         # The SDKs raise on an `error` member in a data event, so the client sees
         # the failure instead of waiting for a [DONE] that will never come.
-        yield b"\n\ndata: " + json.dumps(exc.to_body()).encode() + b"\n\n"
+        # A blank line first ends any event the backend left half-written.
+        yield b"\n\n" + sse(exc.to_body())
     finally:
         await upstream.aclose()
