@@ -51,7 +51,8 @@ class PassThrough:
             response = await recipe_chat(request, services, bare, body)
             await response(scope, receive, send)
             return
-        provider, body["model"] = services.provider_for(body["model"])
+        provider = services.provider(provider_name, body["model"])
+        body["model"] = bare
         upstream = await provider.open(self.endpoint, body)
         await relay(upstream, provider.name, scope, receive, send)
 

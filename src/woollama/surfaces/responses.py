@@ -84,7 +84,7 @@ def _signals(
         chat = {k: v for k, v in plan.chat.items() if k not in _CLIENT_TOOLS}
         echo = {**plan.echo, "tools": [], "tool_choice": "auto"}
         return recipe_signals(runner.run(chat, stream=plan.stream)), echo
-    provider, bare = services.provider_for(plan.model)
+    provider = services.provider(provider_name, plan.model)
     chat = {**plan.chat, "model": bare}
     return provider_signals(provider, chat, stream=plan.stream), plan.echo
 

@@ -41,6 +41,10 @@ class Services:
     def provider_for(self, model: object) -> tuple[Provider, str]:
         """Resolve `<provider>/<model>` to the adapter and the backend's bare model id."""
         name, bare = split_model(model)
+        return self.provider(name, model), bare
+
+    def provider(self, name: str, model: object) -> Provider:
+        """The adapter called `name`; `model` is what the client wrote, for the error."""
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers)) or "none"
@@ -50,7 +54,7 @@ class Services:
                 param="model",
                 code="model_not_found",
             )
-        return provider, bare
+        return provider
 
     async def models(self) -> list[dict[str, Any]]:
         """Every provider's models and every recipe, as OpenAI model objects."""
