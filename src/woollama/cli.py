@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "mcp":
         import anyio
 
-        from woollama.surfaces.mcp_server import serve_stdio
+        from woollama.surfaces.mcp.server import serve_stdio
 
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(serve_stdio, config)

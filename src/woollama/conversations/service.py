@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from woollama.conversations.backends import ConversationBackend, TurnOutcome
+from woollama.conversations.backends.base import ConversationBackend, TurnOutcome
 from woollama.conversations.handles import Conversation, HandleTable, Status, new_id
 from woollama.errors import BadRequest, Conflict, Unsupported
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BadRequest, ConfigError
-from woollama.providers.anthropic import AnthropicProvider
+from woollama.providers.anthropic.provider import AnthropicProvider
 from woollama.providers.base import Provider, Upstream, upstream_error
-from woollama.providers.ollama_native import OllamaProvider
+from woollama.providers.ollama.provider import OllamaProvider
 from woollama.providers.openai_compat import OpenAICompatProvider
 
 ProviderFactory = Callable[[str, InferencerConfig], Provider]

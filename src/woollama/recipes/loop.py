@@ -18,7 +18,7 @@ from typing import Any
 from woollama.config.models import RecipeConfig
 from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Provider, upstream_error
-from woollama.providers.claude_code import ClaudeCodeProvider
+from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.sse import SSEDecoder
 from woollama.recipes.assembly import TurnAssembler
 from woollama.recipes.events import Done, Event, TextDelta, ToolCalled, ToolResult

@@ -18,10 +18,13 @@ from starlette.types import Receive, Scope, Send
 from woollama.config.models import Config
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
-from woollama.surfaces import conversations_http, openai_http, responses, tools_http
-from woollama.surfaces.http_common import EXCEPTION_HANDLERS
-from woollama.surfaces.mcp_server import McpSurface
-from woollama.surfaces.services import open_services
+from woollama.surfaces.conversations import routes as conversations_routes
+from woollama.surfaces.openai import routes as openai_routes
+from woollama.surfaces.openai import tools as tools_routes
+from woollama.surfaces.responses import routes as responses_routes
+from woollama.surfaces.http import EXCEPTION_HANDLERS
+from woollama.surfaces.mcp.server import McpSurface
+from woollama.routing.router import open_services
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,10 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
         middleware.append(Middleware(BearerAuth, token=settings.token))
     return Starlette(
         routes=[
-            *openai_http.ROUTES,
-            *responses.ROUTES,
-            *tools_http.ROUTES,
-            *conversations_http.ROUTES,
+            *openai_routes.ROUTES,
+            *responses_routes.ROUTES,
+            *tools_routes.ROUTES,
+            *conversations_routes.ROUTES,
             # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
             Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
         ],

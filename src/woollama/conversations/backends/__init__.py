@@ -1,0 +1,1 @@
+"""Backends that own conversation state: the protocol and its implementations."""

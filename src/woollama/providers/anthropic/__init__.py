@@ -1,0 +1,1 @@
+"""Anthropic Messages API adapter: request and response translation, stream conversion."""

@@ -1,0 +1,1 @@
+"""The local `claude` CLI as a provider: argument building and the subprocess run."""

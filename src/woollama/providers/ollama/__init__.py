@@ -1,0 +1,1 @@
+"""Ollama's native /api/chat route, used where OpenAI-compatible routes drop options."""

@@ -1,0 +1,1 @@
+"""woollama as an MCP server, over stdio (`woollama mcp`) and Streamable HTTP (`/mcp`)."""

@@ -1,0 +1,72 @@
+"""woollama's own state as read-only MCP resources (`woollama://…`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp.types as mt
+from mcp import MCPError
+
+from woollama.routing.router import Services
+
+MODELS = "woollama://models"
+TOOLS = "woollama://tools"
+RECIPE_PREFIX = "woollama://recipes/"
+_JSON = "application/json"
+
+
+def list_resources(services: Services) -> mt.ListResourcesResult:
+    resources = [
+        mt.Resource(name="models", uri=MODELS, mime_type=_JSON,
+                    description="Every model and recipe woollama can route to"),
+        mt.Resource(name="tools", uri=TOOLS, mime_type=_JSON,
+                    description="Every downstream MCP tool and each server's health"),
+    ]  # fmt: skip
+    resources.extend(
+        mt.Resource(
+            name=f"recipe {name}",
+            uri=f"{RECIPE_PREFIX}{name}",
+            mime_type=_JSON,
+            description=recipe.description or f"the {name} recipe",
+        )
+        for name, recipe in services.config.recipes.items()
+    )
+    return mt.ListResourcesResult(resources=resources)
+
+
+def list_templates() -> mt.ListResourceTemplatesResult:
+    return mt.ListResourceTemplatesResult(
+        resource_templates=[
+            mt.ResourceTemplate(
+                name="recipe",
+                uri_template=f"{RECIPE_PREFIX}{{name}}",
+                mime_type=_JSON,
+                description="One recipe: inferencer, system prompt, allowed tools, params",
+            )
+        ]
+    )
+
+
+async def read_resource(services: Services, uri: str) -> mt.ReadResourceResult:
+    value: Any
+    if uri == MODELS:
+        value = await services.models()
+    elif uri == TOOLS:
+        registry = services.registry
+        value = {
+            "tools": [
+                {"name": e.qualified, "model_name": e.model_name, "description": e.description}
+                for e in registry.entries()
+            ],
+            "servers": registry.health(),
+        }
+    elif uri.startswith(RECIPE_PREFIX) and uri[len(RECIPE_PREFIX) :] in services.config.recipes:
+        name = uri[len(RECIPE_PREFIX) :]
+        value = {"name": name, **services.config.recipes[name].model_dump(mode="json")}
+    else:
+        raise MCPError(code=mt.INVALID_PARAMS, message=f"no resource {uri!r}")
+    text = json.dumps(value, indent=2)
+    return mt.ReadResourceResult(
+        contents=[mt.TextResourceContents(uri=uri, mime_type=_JSON, text=text)]
+    )

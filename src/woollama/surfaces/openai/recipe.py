@@ -1,0 +1,65 @@
+"""Serving `woollama/<recipe>` on /v1/chat/completions, streamed or not."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from woollama.errors import WoollamaError
+from woollama.providers.openai_wire import DONE, ChunkStream, completion, sse
+from woollama.recipes import Done, Event, TextDelta
+from woollama.surfaces.http import unless_disconnected
+from woollama.routing.router import Services
+
+
+async def recipe_chat(
+    request: Request, services: Services, name: str, body: dict[str, Any]
+) -> Response:
+    runner = services.recipe_runner(name)
+    model = f"woollama/{name}"
+    if not body.get("stream"):
+        done = await unless_disconnected(request, _final(runner.run(body, stream=False)))
+        if done is None:  # nobody is left to answer
+            return Response(status_code=499)
+        message = {"role": "assistant", "content": done.content}
+        return JSONResponse(completion(model, message, done.finish_reason, done.usage))
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    events = runner.run(body, stream=True)
+    # The first event is awaited before any header is sent, so a recipe that fails
+    # at once (backend down, bad key) still gets a proper HTTP status.
+    first = await anext(events)
+    chunks = _sse(events, first, ChunkStream(model, include_usage))
+    return StreamingResponse(chunks, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache"})  # fmt: skip
+
+
+async def _final(events: AsyncIterator[Event]) -> Done:
+    async for event in events:
+        if isinstance(event, Done):
+            return event
+    raise AssertionError("the recipe loop ends with Done or raises")
+
+
+async def _sse(
+    events: AsyncGenerator[Event, None], first: Event, head: ChunkStream
+) -> AsyncIterator[bytes]:
+    try:
+        yield sse(head.chunk({"role": "assistant", "content": ""}))
+        event: Event | None = first
+        while event is not None:
+            if isinstance(event, TextDelta):
+                yield sse(head.chunk({"content": event.text}))
+            elif isinstance(event, Done):
+                yield sse(head.chunk({}, event.finish_reason))
+                if head.include_usage:
+                    yield sse(head.usage_chunk(event.usage))
+                yield DONE
+                return
+            event = await anext(events, None)
+    except WoollamaError as exc:
+        yield sse(exc.to_body())
+    finally:
+        await events.aclose()  # cancels the upstream request and tool calls in flight

@@ -1,0 +1,66 @@
+"""The OpenAI-compatible HTTP routes: models, chat completions, embeddings, images."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from woollama.errors import NotFound, Unsupported
+from woollama.providers import split_model
+from woollama.surfaces.http import json_object
+from woollama.surfaces.openai.recipe import recipe_chat
+from woollama.surfaces.openai.relay import relay
+from woollama.routing.router import RECIPE_PROVIDER, Services
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def list_models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": await _services(request).models()})
+
+
+async def retrieve_model(request: Request) -> Response:
+    model_id = request.path_params["model_id"]
+    for model in await _services(request).models():
+        if model["id"] == model_id:
+            return JSONResponse(model)
+    raise NotFound(f"no model {model_id!r}; see GET /v1/models", code="model_not_found")
+
+
+class PassThrough:
+    """The hot path as a bare ASGI endpoint: the body is parsed once, `model`
+    rewritten, and the backend's answer relayed as it arrives. Skipping Starlette's
+    request/response wrapping here is a measurable share of a request's cost."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        body = await json_object(request)
+        services = _services(request)
+        provider_name, bare = split_model(body.get("model"))
+        if provider_name == RECIPE_PROVIDER:
+            if self.endpoint != "/chat/completions":
+                services.recipe_runner(bare)  # an unknown recipe is a 404 on every route
+                raise Unsupported(f"recipes answer chat completions only, not {self.endpoint}")
+            response = await recipe_chat(request, services, bare, body)
+            await response(scope, receive, send)
+            return
+        provider = services.provider(provider_name, body["model"])
+        body["model"] = bare
+        upstream = await provider.open(self.endpoint, body)
+        await relay(upstream, provider.name, scope, receive, send)
+
+
+ROUTES = [
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    Route("/v1/chat/completions", PassThrough("/chat/completions"), methods=["POST"]),
+    Route("/v1/embeddings", PassThrough("/embeddings"), methods=["POST"]),
+    Route("/v1/images/generations", PassThrough("/images/generations"), methods=["POST"]),
+]
