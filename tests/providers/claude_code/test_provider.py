@@ -18,8 +18,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from tests.fakes import claude_cli
 from woollama.config.models import McpServerConfig
 from woollama.errors import BackendError, BackendTimeout, BadRequest, Unsupported
-from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.claude_code.args import BUILTIN_TOOLS
+from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.sse import SSEDecoder
 
 SECRETS = {

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.openai_backend import FakeOpenAI
 from tests.harness import Woollama, fake_inferencer, start, write_config
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 
 
 @pytest.fixture(scope="module")

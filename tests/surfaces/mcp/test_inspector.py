@@ -12,7 +12,7 @@ import pytest
 
 from tests.harness import Woollama, start, write_config
 
-INSPECTOR = Path(__file__).parents[1] / "npm" / "node_modules" / ".bin" / "mcp-inspector"
+INSPECTOR = Path(__file__).parents[2] / "npm" / "node_modules" / ".bin" / "mcp-inspector"
 
 
 @pytest.fixture(scope="module")

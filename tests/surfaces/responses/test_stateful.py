@@ -18,7 +18,7 @@ from tests.fakes.managed_agents_backend import FakeManagedAgents
 from tests.fakes.openai_backend import FakeOpenAI, Slow
 from tests.harness import Woollama, fake_inferencer
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 
 
 def free_port() -> int:
