@@ -1,38 +1,25 @@
-"""The long-lived objects every surface shares, built once per process."""
+"""The router: which provider or recipe answers a `model`, and which models exist."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-
-from woollama.config.models import Config, HttpStoreRef, McpStoreRef, RecipeConfig
-from woollama.config.paths import state_dir
-from woollama.conversations import Conversations, HandleTable
-from woollama.conversations.backends.base import StoreBacked
-from woollama.conversations.backends.claude_resume import ClaudeResume
-from woollama.conversations.handles import DB_NAME
-from woollama.conversations.legacy_import import import_legacy
-from woollama.conversations.backends.agent_sessions import ManagedAgents
-from woollama.conversations.stores import HttpThreadStore, McpThreadStore, ThreadStore
+from woollama.config.models import Config, RecipeConfig
+from woollama.conversations import Conversations
 from woollama.errors import BadRequest, NotFound
-from woollama.providers import Provider, build_providers, split_model
-from woollama.providers.claude_code.provider import ClaudeCodeProvider
-from woollama.providers.managed_agents.client import ManagedAgentsClient
+from woollama.providers import Provider, split_model
 from woollama.recipes import RecipeRunner
-from woollama.tools import ToolRegistry, tool_timeout
+from woollama.tools import ToolRegistry
 
 RECIPE_PROVIDER = "woollama"
 CLAUDE_CODE = "claude-code"  # the local `claude` CLI, present without any configuration
 
 
 @dataclass(frozen=True)
-class Services:
+class Router:
     config: Config
     providers: dict[str, Provider]
     registry: ToolRegistry
@@ -93,66 +80,3 @@ class Services:
         if provider == RECIPE_PROVIDER:
             return self.recipe_runner(bare)
         return RecipeRunner(model, RecipeConfig(inferencer=model), self.provider_for, self.registry)
-
-
-@contextlib.asynccontextmanager
-async def open_services(config: Config) -> AsyncIterator[Services]:
-    """Create every client and session, supervise MCP servers, and close it all on exit.
-
-    MCP servers connect in the background, so whatever is served answers at once.
-    """
-    table = HandleTable(state_dir() / DB_NAME)
-    import_legacy(table, state_dir())
-    providers = build_providers(config.inferencers)
-    providers.setdefault(CLAUDE_CODE, ClaudeCodeProvider(CLAUDE_CODE))
-    registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
-    store = _thread_store(config, registry)
-    services = Services(
-        config=config,
-        providers=providers,
-        registry=registry,
-        conversations=Conversations(table, {}),
-    )
-    backends = services.conversations.backends
-    if store is not None:
-        backends["store-backed"] = StoreBacked(store, services.runner)
-    claude = providers[CLAUDE_CODE]
-    if isinstance(claude, ClaudeCodeProvider):
-        backends["claude-resume"] = ClaudeResume(claude, state_dir() / "claude-sessions")
-    agents = _agents_client(config)
-    if agents is not None:
-        backends["managed-agents"] = ManagedAgents(agents)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(registry.run, name="mcp-registry")
-            yield services
-            tg.cancel_scope.cancel()
-    finally:
-        closers = [p.aclose() for p in providers.values()]
-        if store is not None:
-            closers.append(store.aclose())
-        if agents is not None:
-            closers.append(agents.aclose())
-        await asyncio.gather(*closers, return_exceptions=True)
-        table.close()
-
-
-def _agents_client(config: Config) -> ManagedAgentsClient | None:
-    """Managed Agents live on the Anthropic API: same host and key as `anthropic`."""
-    anthropic = config.inferencers.get("anthropic")
-    if anthropic is None:
-        return None
-    return ManagedAgentsClient(
-        base_url=anthropic.base_url.removesuffix("/v1"),
-        api_key_env=anthropic.api_key_env or "ANTHROPIC_API_KEY",
-        timeout=anthropic.timeout,
-    )
-
-
-def _thread_store(config: Config, registry: ToolRegistry) -> ThreadStore | None:
-    ref = config.mcp.conversation_store
-    if isinstance(ref, McpStoreRef):
-        return McpThreadStore(registry, ref.server)
-    if isinstance(ref, HttpStoreRef):
-        return HttpThreadStore(ref.url)
-    return None

@@ -16,15 +16,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from woollama.config.models import Config
+from woollama.routing.lifespan import open_router
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
 from woollama.surfaces.conversations import routes as conversations_routes
+from woollama.surfaces.http import EXCEPTION_HANDLERS
+from woollama.surfaces.mcp.server import McpSurface
 from woollama.surfaces.openai import routes as openai_routes
 from woollama.surfaces.openai import tools as tools_routes
 from woollama.surfaces.responses import routes as responses_routes
-from woollama.surfaces.http import EXCEPTION_HANDLERS
-from woollama.surfaces.mcp.server import McpSurface
-from woollama.routing.router import open_services
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ class ServerSettings:
 def create_app(config: Config, settings: ServerSettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(config) as services:
-            app.state.services = services
+        async with open_router(config) as router:
+            app.state.router = router
             app.state.mcp = StreamableHTTPSessionManager(
-                app=McpSurface(services).server, security_settings=_mcp_security(settings)
+                app=McpSurface(router).server, security_settings=_mcp_security(settings)
             )
             async with app.state.mcp.run():
                 yield

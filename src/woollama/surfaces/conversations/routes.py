@@ -10,15 +10,15 @@ from starlette.routing import Route
 
 from woollama.conversations import Conversation, Conversations
 from woollama.errors import BadRequest
+from woollama.routing.router import Router
 from woollama.surfaces.http import json_object
-from woollama.routing.router import Services
 
 MAX_PAGE = 100
 
 
 def _conversations(request: Request) -> Conversations:
-    services: Services = request.app.state.services
-    return services.conversations
+    router: Router = request.app.state.router
+    return router.conversations
 
 
 def conversation_object(conv: Conversation) -> dict[str, Any]:

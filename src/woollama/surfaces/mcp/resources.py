@@ -8,7 +8,7 @@ from typing import Any
 import mcp.types as mt
 from mcp import MCPError
 
-from woollama.routing.router import Services
+from woollama.routing.router import Router
 
 MODELS = "woollama://models"
 TOOLS = "woollama://tools"
@@ -16,7 +16,7 @@ RECIPE_PREFIX = "woollama://recipes/"
 _JSON = "application/json"
 
 
-def list_resources(services: Services) -> mt.ListResourcesResult:
+def list_resources(router: Router) -> mt.ListResourcesResult:
     resources = [
         mt.Resource(name="models", uri=MODELS, mime_type=_JSON,
                     description="Every model and recipe woollama can route to"),
@@ -30,7 +30,7 @@ def list_resources(services: Services) -> mt.ListResourcesResult:
             mime_type=_JSON,
             description=recipe.description or f"the {name} recipe",
         )
-        for name, recipe in services.config.recipes.items()
+        for name, recipe in router.config.recipes.items()
     )
     return mt.ListResourcesResult(resources=resources)
 
@@ -48,12 +48,12 @@ def list_templates() -> mt.ListResourceTemplatesResult:
     )
 
 
-async def read_resource(services: Services, uri: str) -> mt.ReadResourceResult:
+async def read_resource(router: Router, uri: str) -> mt.ReadResourceResult:
     value: Any
     if uri == MODELS:
-        value = await services.models()
+        value = await router.models()
     elif uri == TOOLS:
-        registry = services.registry
+        registry = router.registry
         value = {
             "tools": [
                 {"name": e.qualified, "model_name": e.model_name, "description": e.description}
@@ -61,9 +61,9 @@ async def read_resource(services: Services, uri: str) -> mt.ReadResourceResult:
             ],
             "servers": registry.health(),
         }
-    elif uri.startswith(RECIPE_PREFIX) and uri[len(RECIPE_PREFIX) :] in services.config.recipes:
+    elif uri.startswith(RECIPE_PREFIX) and uri[len(RECIPE_PREFIX) :] in router.config.recipes:
         name = uri[len(RECIPE_PREFIX) :]
-        value = {"name": name, **services.config.recipes[name].model_dump(mode="json")}
+        value = {"name": name, **router.config.recipes[name].model_dump(mode="json")}
     else:
         raise MCPError(code=mt.INVALID_PARAMS, message=f"no resource {uri!r}")
     text = json.dumps(value, indent=2)

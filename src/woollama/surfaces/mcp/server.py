@@ -24,8 +24,9 @@ from woollama import __version__
 from woollama.config.models import Config
 from woollama.errors import WoollamaError
 from woollama.recipes import Done, ToolCalled, ToolResult
+from woollama.routing.lifespan import open_router
+from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.mcp.resources import list_resources, list_templates, read_resource
-from woollama.routing.router import RECIPE_PROVIDER, Services, open_services
 from woollama.tools.connection import ELICITOR
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class _WoollamaMCP(Server[Any]):
 class McpSurface:
     """The handlers, plus fan-out of tool-list changes to every connected client."""
 
-    def __init__(self, services: Services):
-        self.services = services
+    def __init__(self, router: Router):
+        self.router = router
         self.bus = InMemorySubscriptionBus()
         # Handshake-era clients are told about changes on their connection; the
         # SDK exposes that channel only through a request's session object.
@@ -97,7 +98,7 @@ class McpSurface:
             on_read_resource=self.read_resource,
             on_subscriptions_listen=ListenHandler(self.bus),
         )
-        services.registry.on_change(self._tools_changed)
+        router.registry.on_change(self._tools_changed)
         self._pending: set[Any] = set()
 
     # -- change notifications --------------------------------------------------------
@@ -130,7 +131,7 @@ class McpSurface:
         self._remember(ctx)
         # A client that lists right after start should see the tools, not an empty
         # list followed by a change notification.
-        await self.services.registry.wait_first_attempts(FIRST_LIST_WAIT)
+        await self.router.registry.wait_first_attempts(FIRST_LIST_WAIT)
         tools = [
             mt.Tool(
                 name=entry.model_name,
@@ -141,7 +142,7 @@ class McpSurface:
                 if entry.annotations
                 else None,
             )
-            for entry in self.services.registry.entries()
+            for entry in self.router.registry.entries()
         ]
         tools.append(
             mt.Tool(
@@ -161,7 +162,7 @@ class McpSurface:
         arguments = dict(params.arguments or {})
         if params.name == CHAT_TOOL:
             return await self._chat(ctx, arguments)
-        registry = self.services.registry
+        registry = self.router.registry
         entry = registry.by_model_name(params.name)
         if entry is None:
             await registry.wait_first_attempts(FIRST_LIST_WAIT)  # just started: tools may come
@@ -206,7 +207,7 @@ class McpSurface:
             await ctx.session.send_log_message(level, text, "woollama", ctx.request_id)
 
         try:
-            runner = self.services.runner(model)
+            runner = self.router.runner(model)
             async for event in runner.run({"messages": messages}, stream=False):
                 if isinstance(event, ToolCalled):
                     steps += 1
@@ -234,14 +235,14 @@ class McpSurface:
         return mt.ListPromptsResult(
             prompts=[
                 mt.Prompt(name=name, description=recipe.description or f"recipe {name}")
-                for name, recipe in self.services.config.recipes.items()
+                for name, recipe in self.router.config.recipes.items()
             ]
         )
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: mt.GetPromptRequestParams
     ) -> mt.GetPromptResult:
-        recipe = self.services.config.recipes.get(params.name)
+        recipe = self.router.config.recipes.get(params.name)
         if recipe is None:
             raise MCPError(code=mt.INVALID_PARAMS, message=f"unknown prompt {params.name!r}")
         return mt.GetPromptResult(
@@ -258,7 +259,7 @@ class McpSurface:
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
     ) -> mt.ListResourcesResult:
-        return list_resources(self.services)
+        return list_resources(self.router)
 
     async def list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
@@ -268,7 +269,7 @@ class McpSurface:
     async def read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: mt.ReadResourceRequestParams
     ) -> mt.ReadResourceResult:
-        return await read_resource(self.services, str(params.uri))
+        return await read_resource(self.router, str(params.uri))
 
 
 def _tool_error(message: str) -> mt.CallToolResult:
@@ -277,7 +278,7 @@ def _tool_error(message: str) -> mt.CallToolResult:
 
 async def serve_stdio(config: Config) -> None:
     """`woollama mcp`: the same surface over stdin/stdout, with its own registry."""
-    async with open_services(config) as services:
-        server = McpSurface(services).server
+    async with open_router(config) as router:
+        server = McpSurface(router).server
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())

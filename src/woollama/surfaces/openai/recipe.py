@@ -11,14 +11,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from woollama.errors import WoollamaError
 from woollama.providers.openai_wire import DONE, ChunkStream, completion, sse
 from woollama.recipes import Done, Event, TextDelta
+from woollama.routing.router import Router
 from woollama.surfaces.http import unless_disconnected
-from woollama.routing.router import Services
 
 
 async def recipe_chat(
-    request: Request, services: Services, name: str, body: dict[str, Any]
+    request: Request, router: Router, name: str, body: dict[str, Any]
 ) -> Response:
-    runner = services.recipe_runner(name)
+    runner = router.recipe_runner(name)
     model = f"woollama/{name}"
     if not body.get("stream"):
         done = await unless_disconnected(request, _final(runner.run(body, stream=False)))

@@ -9,23 +9,23 @@ from starlette.types import Receive, Scope, Send
 
 from woollama.errors import NotFound, Unsupported
 from woollama.providers import split_model
+from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.http import json_object
 from woollama.surfaces.openai.recipe import recipe_chat
 from woollama.surfaces.openai.relay import relay
-from woollama.routing.router import RECIPE_PROVIDER, Services
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services
+def _router(request: Request) -> Router:
+    return request.app.state.router
 
 
 async def list_models(request: Request) -> Response:
-    return JSONResponse({"object": "list", "data": await _services(request).models()})
+    return JSONResponse({"object": "list", "data": await _router(request).models()})
 
 
 async def retrieve_model(request: Request) -> Response:
     model_id = request.path_params["model_id"]
-    for model in await _services(request).models():
+    for model in await _router(request).models():
         if model["id"] == model_id:
             return JSONResponse(model)
     raise NotFound(f"no model {model_id!r}; see GET /v1/models", code="model_not_found")
@@ -42,16 +42,16 @@ class PassThrough:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         body = await json_object(request)
-        services = _services(request)
+        router = _router(request)
         provider_name, bare = split_model(body.get("model"))
         if provider_name == RECIPE_PROVIDER:
             if self.endpoint != "/chat/completions":
-                services.recipe_runner(bare)  # an unknown recipe is a 404 on every route
+                router.recipe_runner(bare)  # an unknown recipe is a 404 on every route
                 raise Unsupported(f"recipes answer chat completions only, not {self.endpoint}")
-            response = await recipe_chat(request, services, bare, body)
+            response = await recipe_chat(request, router, bare, body)
             await response(scope, receive, send)
             return
-        provider = services.provider(provider_name, body["model"])
+        provider = router.provider(provider_name, body["model"])
         body["model"] = bare
         upstream = await provider.open(self.endpoint, body)
         await relay(upstream, provider.name, scope, receive, send)

@@ -9,14 +9,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from woollama.errors import BadRequest
-from woollama.routing.router import Services
+from woollama.routing.router import Router
 
 MAX_WAIT = 30.0
 
 
 async def list_tools(request: Request) -> Response:
-    services: Services = request.app.state.services
-    registry = services.registry
+    router: Router = request.app.state.router
+    registry = router.registry
     wait = request.query_params.get("wait")
     if wait is not None:
         # Lets a script that just started woollama wait for the first connection

@@ -19,13 +19,13 @@ from starlette.routing import Route
 
 from woollama.errors import BackendError
 from woollama.providers import split_model
+from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.http import json_object, unless_disconnected
 from woollama.surfaces.responses.output import envelope
 from woollama.surfaces.responses.sources import provider_signals, recipe_signals
 from woollama.surfaces.responses.stateful import run_turn
 from woollama.surfaces.responses.stream import ResponseWriter, Signal, stream_events
 from woollama.surfaces.responses.translate import ResponsePlan, plan_request
-from woollama.routing.router import RECIPE_PROVIDER, Services
 
 _CLIENT_TOOLS = ("tools", "tool_choice", "parallel_tool_calls")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -33,10 +33,10 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 async def create_response(request: Request) -> Response:
     plan = plan_request(await json_object(request))
-    services: Services = request.app.state.services
+    router: Router = request.app.state.router
     if plan.state is not None:
-        return await _stateful(request, services, plan)
-    signals, echo = _signals(services, plan)
+        return await _stateful(request, router, plan)
+    signals, echo = _signals(router, plan)
     writer = ResponseWriter(envelope(plan.model, echo))
     if not plan.stream:
         done = await unless_disconnected(request, _collect(writer, signals))
@@ -52,14 +52,14 @@ async def create_response(request: Request) -> Response:
                              media_type="text/event-stream", headers=_SSE_HEADERS)  # fmt: skip
 
 
-async def _stateful(request: Request, services: Services, plan: ResponsePlan) -> Response:
+async def _stateful(request: Request, router: Router, plan: ResponsePlan) -> Response:
     # The backend owns the turn and answers it whole; the reply is then written in
     # the Responses shape, streamed or not, like any other.
-    answer = await unless_disconnected(request, run_turn(services, plan))
+    answer = await unless_disconnected(request, run_turn(router, plan))
     if answer is None:
         return Response(status_code=499)
     writer = ResponseWriter(envelope(plan.model, answer.echo(plan)))
-    services.conversations.table.add_response(writer.response["id"], answer.conversation.id)
+    router.conversations.table.add_response(writer.response["id"], answer.conversation.id)
     if plan.stream:
         signals = answer.signals()
         first = await anext(signals)
@@ -72,19 +72,19 @@ async def _stateful(request: Request, services: Services, plan: ResponsePlan) ->
 
 
 def _signals(
-    services: Services, plan: ResponsePlan
+    router: Router, plan: ResponsePlan
 ) -> tuple[AsyncGenerator[Signal, None], dict[str, Any]]:
     """The answer's signals and what the response echoes; the model is resolved now,
     so an unknown provider or recipe is a 400/404 before any work starts."""
     provider_name, bare = split_model(plan.model)
     if provider_name == RECIPE_PROVIDER:
-        runner = services.recipe_runner(bare)
+        runner = router.recipe_runner(bare)
         # Recipes offer their own allow-listed tools; the client's are not used, so
         # the response does not claim them either.
         chat = {k: v for k, v in plan.chat.items() if k not in _CLIENT_TOOLS}
         echo = {**plan.echo, "tools": [], "tool_choice": "auto"}
         return recipe_signals(runner.run(chat, stream=plan.stream)), echo
-    provider = services.provider(provider_name, plan.model)
+    provider = router.provider(provider_name, plan.model)
     chat = {**plan.chat, "model": bare}
     return provider_signals(provider, chat, stream=plan.stream), plan.echo
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from woollama.conversations import Conversation
 from woollama.conversations.backends.base import TurnOutcome
+from woollama.routing.router import Router
 from woollama.surfaces.responses.stream import FinishSignal, Signal, TextSignal
 from woollama.surfaces.responses.translate import ResponsePlan
-from woollama.routing.router import Services
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,9 @@ class StatefulAnswer:
         yield FinishSignal("stop", self.outcome.usage or None)
 
 
-async def run_turn(services: Services, plan: ResponsePlan) -> StatefulAnswer:
+async def run_turn(router: Router, plan: ResponsePlan) -> StatefulAnswer:
     assert plan.state is not None
-    conversations = services.conversations
+    conversations = router.conversations
     ref = plan.state
     if ref.conversation:
         conv = conversations.table.get(ref.conversation)

@@ -1,0 +1,1 @@
+"""What woollama shows about itself: access log, metrics, recent requests, status."""
