@@ -7,6 +7,8 @@ translate errors in one place instead of guessing at each call site.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -119,3 +121,9 @@ class ToolFailed(WoollamaError):
 
     status = 502
     error_type = "tool_error"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for a misspelt name, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

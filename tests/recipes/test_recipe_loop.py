@@ -33,6 +33,15 @@ max_turns = 2
 inferencer = "fake/m"
 tools = ["hello.hello", "ghost.tool"]
 
+[recipes.misspelt]
+inferencer = "fake/m"
+tools = ["hello.count_too"]
+
+[recipes.optional]
+inferencer = "fake/m"
+tools = ["hello.hello"]
+optional_tools = ["ghost.tool", "hello.count_too"]
+
 [recipes.nowhere]
 inferencer = "nope/m"
 """
@@ -169,9 +178,24 @@ def test_recipe_without_tools_offers_none(rig: Rig, fake: FakeOpenAI):
     assert fake.requests[0].body["messages"][0]["content"] == "Be brief."
 
 
-def test_missing_tool_is_skipped_and_the_recipe_still_runs(rig: Rig, fake: FakeOpenAI):
+def test_a_tool_on_no_configured_server_is_a_404_naming_it(rig: Rig, fake: FakeOpenAI):
+    with pytest.raises(openai.NotFoundError) as info:
+        rig.chat("ghostly")
+    assert "'ghost.tool'" in info.value.message and "no server 'ghost'" in info.value.message
+    assert fake.requests == []  # the model was never asked without its tools
+
+
+def test_a_misspelt_tool_is_a_404_with_a_suggestion(rig: Rig, fake: FakeOpenAI):
+    with pytest.raises(openai.NotFoundError) as info:
+        rig.chat("misspelt", stream=True)
+    assert "has no tool 'count_too'" in info.value.message
+    assert "did you mean 'hello.count_to'?" in info.value.message
+    assert fake.requests == []
+
+
+def test_optional_tools_that_are_missing_are_left_out(rig: Rig, fake: FakeOpenAI):
     fake.script(Text("fine"))
-    assert rig.chat("ghostly").choices[0].message.content == "fine"
+    assert rig.chat("optional").choices[0].message.content == "fine"
     assert [t["function"]["name"] for t in fake.requests[0].body["tools"]] == ["hello__hello"]
 
 

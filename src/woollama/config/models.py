@@ -102,6 +102,7 @@ class RecipeConfig(_Strict):
     inferencer: str
     system: str = ""
     tools: tuple[str, ...] = ()
+    optional_tools: tuple[str, ...] = ()  # used when available; the recipe runs without them
     params: dict[str, Any] = Field(default_factory=dict)
     max_turns: int = Field(default=8, ge=1, le=100)
     description: str = ""
@@ -114,7 +115,7 @@ class RecipeConfig(_Strict):
             raise ValueError(f"must be <provider>/<model> (got {value!r})")
         return value
 
-    @field_validator("tools")
+    @field_validator("tools", "optional_tools")
     @classmethod
     def _server_dot_tool(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:

@@ -35,6 +35,7 @@ class McpThreadStore:
         self.server = server
 
     async def _call(self, tool: str, arguments: dict[str, Any]) -> Any:
+        await self.registry.ready([self.server])  # just started: the store may be connecting
         entry = self.registry.get(f"{self.server}.{tool}")
         if entry is None:
             raise BackendError(

@@ -20,6 +20,7 @@ from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Provider, upstream_error
 from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.sse import SSEDecoder
+from woollama.recipes.allowlist import allowed_tools, first_tool_choice
 from woollama.recipes.assembly import TurnAssembler
 from woollama.recipes.events import Done, Event, TextDelta, ToolCalled, ToolResult
 from woollama.tools import ToolEntry, ToolRegistry, result_text
@@ -46,18 +47,12 @@ class RecipeRunner:
         self.recipe = recipe
         self.provider, self.model = resolve(recipe.inferencer)
         self.registry = registry
-        self.allowed = self._allowed_tools()
+        self.allowed: dict[str, ToolEntry] = {}
 
-    def _allowed_tools(self) -> dict[str, ToolEntry]:
-        allowed: dict[str, ToolEntry] = {}
-        for qualified in self.recipe.tools:
-            entry = self.registry.get(qualified)
-            if entry is None:
-                log.warning("recipe %s: tool %s is not available now; running without it",
-                            self.name, qualified)  # fmt: skip
-                continue
-            allowed[entry.model_name] = entry
-        return allowed
+    async def prepare(self) -> RecipeRunner:
+        """Resolve the allow-list now, so a missing tool fails before any answer starts."""
+        self.allowed = await allowed_tools(self.name, self.recipe, self.registry)
+        return self
 
     async def run(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[Event]:
         if isinstance(self.provider, ClaudeCodeProvider) and self.allowed:
@@ -83,6 +78,8 @@ class RecipeRunner:
         # A forced tool_choice applies to the first turn only; forcing every turn
         # would never let the model answer.
         first_choice = params.pop("tool_choice", None)
+        if first_choice is not None:
+            first_choice = first_tool_choice(first_choice, self.allowed)
         usage = {key: 0 for key in _USAGE_KEYS}
         for turn in range(1, self.recipe.max_turns + 1):
             request = {**base, **params, "model": self.model, "messages": messages}

@@ -9,7 +9,7 @@ from typing import Any
 
 from woollama.config.models import Config, RecipeConfig
 from woollama.conversations import Conversations
-from woollama.errors import BadRequest, NotFound
+from woollama.errors import BadRequest, NotFound, did_you_mean
 from woollama.providers import Provider, split_model
 from woollama.recipes import RecipeRunner
 from woollama.tools import ToolRegistry
@@ -35,8 +35,10 @@ class Router:
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers)) or "none"
+            hint = did_you_mean(name, self.providers)
             raise BadRequest(
-                f"unknown provider {name!r} in model {model!r}; configured providers: {known} "
+                f"unknown provider {name!r}{hint} in model {model!r}; "
+                f"configured providers: {known} "
                 "(add one as [inferencers.<name>] in inferencers.toml)",
                 param="model",
                 code="model_not_found",
@@ -67,16 +69,26 @@ class Router:
         )
         return data
 
-    def recipe_runner(self, name: str) -> RecipeRunner:
+    def recipe_config(self, name: str) -> RecipeConfig:
+        """The recipe called `name`, or a 404 that lists the known ones."""
         recipe = self.config.recipes.get(name)
         if recipe is None:
+            hint = did_you_mean(name, self.config.recipes)
             known = ", ".join(f"woollama/{r}" for r in self.config.recipes) or "none configured"
-            raise NotFound(f"unknown recipe {name!r} (known: {known})", code="model_not_found")
-        return RecipeRunner(name, recipe, self.provider_for, self.registry)
+            raise NotFound(
+                f"unknown recipe {name!r}{hint} (known: {known})", code="model_not_found"
+            )
+        return recipe
 
-    def runner(self, model: str) -> RecipeRunner:
+    async def recipe_runner(self, name: str) -> RecipeRunner:
+        """A runner for the recipe with its tools resolved: waits for servers still
+        starting, and fails (404, 503) when a tool it needs cannot be had."""
+        recipe = self.recipe_config(name)
+        return await RecipeRunner(name, recipe, self.provider_for, self.registry).prepare()
+
+    async def runner(self, model: str) -> RecipeRunner:
         """`woollama/<recipe>`, or any `<provider>/<model>` run as a recipe without tools."""
         provider, _, bare = model.partition("/")
         if provider == RECIPE_PROVIDER:
-            return self.recipe_runner(bare)
+            return await self.recipe_runner(bare)
         return RecipeRunner(model, RecipeConfig(inferencer=model), self.provider_for, self.registry)

@@ -191,6 +191,23 @@ class ServerConnection:
             self.health = Health.RETRYING
             self._wake.set()
 
+    async def settled(self) -> None:
+        """Return once the first connection attempt has ended (bounded by its timeout).
+
+        Only the first attempt is waited for: after it, a server that is down is
+        reported at once, never waited on.
+        """
+        if self.first_attempt_done.is_set():
+            return
+        # The attempt itself is bounded by connect_timeout; the slack covers spawning.
+        with anyio.move_on_after(self.timing.connect_timeout + 1.0):
+            await self.first_attempt_done.wait()
+
+    def reason(self) -> str:
+        """Why this server cannot answer now, for an error message."""
+        detail = f" (last error: {self.last_error})" if self.last_error else ""
+        return f"MCP server {self.name!r} is {self.health.value}{detail}; see GET /v1/tools"
+
     # -- calls ---------------------------------------------------------------------
 
     async def call(
@@ -201,10 +218,10 @@ class ServerConnection:
         time_limit: float | None,
         progress: ProgressFn | None = None,
     ) -> mt.CallToolResult:
+        await self.settled()
         client = self._client
         if client is None or self.health is not Health.CONNECTED:
-            detail = f": {self.last_error}" if self.last_error else ""
-            raise ToolUnavailable(f"MCP server {self.name!r} is {self.health.value}{detail}")
+            raise ToolUnavailable(self.reason())
         try:
             with anyio.fail_after(time_limit):
                 return await client.call_tool(tool, arguments, progress_callback=progress)

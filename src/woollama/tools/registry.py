@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,11 +64,29 @@ class ToolRegistry:
             for connection in self.connections.values():
                 tg.start_soon(connection.run, name=f"mcp:{connection.name}")
 
+    async def ready(self, servers: Iterable[str] | None = None) -> None:
+        """Return once each named server (every server by default) is past its first
+        connection attempt, so what it offers is known; bounded by the connect timeout.
+
+        Whatever needs a server's tools awaits this first, so nothing runs without
+        them in the moments after start-up, and nothing waits that does not need them.
+        """
+        names = self.connections if servers is None else servers
+        pending = [
+            self.connections[name]
+            for name in names
+            if name in self.connections and not self.connections[name].first_attempt_done.is_set()
+        ]
+        if not pending:
+            return
+        async with anyio.create_task_group() as tg:
+            for connection in pending:
+                tg.start_soon(connection.settled)
+
     async def wait_first_attempts(self, within: float) -> None:
-        """Wait (bounded) until every server has connected or failed once."""
+        """Wait, at most `within` seconds, until every server has connected or failed once."""
         with anyio.move_on_after(within):
-            for connection in self.connections.values():
-                await connection.first_attempt_done.wait()
+            await self.ready()
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from woollama.conversations.backends.base import TurnOutcome
@@ -17,21 +17,20 @@ class StoreBacked:
 
     name = "store-backed"
 
-    def __init__(self, store: ThreadStore, runner: Callable[[str], RecipeRunner]):
+    def __init__(self, store: ThreadStore, runner: Callable[[str], Awaitable[RecipeRunner]]):
         self.store = store
         self.runner = runner
 
     async def open(self, model: str) -> dict[str, Any]:
-        self.runner(model)  # an unknown model or recipe fails before a thread is made
+        await self.runner(model)  # an unknown model or recipe fails before a thread is made
         return {"native_id": await self.store.create()}
 
     async def turn(self, conv: Conversation, messages: list[dict[str, Any]]) -> TurnOutcome:
         assert conv.native_id is not None
         history = await self.store.get(conv.native_id)
         done: Done | None = None
-        async for event in self.runner(conv.model).run(
-            {"messages": [*history, *messages]}, stream=False
-        ):
+        runner = await self.runner(conv.model)
+        async for event in runner.run({"messages": [*history, *messages]}, stream=False):
             if isinstance(event, Done):
                 done = event
         if done is None:

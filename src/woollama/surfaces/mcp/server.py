@@ -32,7 +32,6 @@ from woollama.tools.connection import ELICITOR
 log = logging.getLogger(__name__)
 
 CHAT_TOOL = "chat"
-FIRST_LIST_WAIT = 10.0
 _CHAT_INPUT = {
     "type": "object",
     "properties": {
@@ -129,9 +128,9 @@ class McpSurface:
         self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
     ) -> mt.ListToolsResult:
         self._remember(ctx)
-        # A client that lists right after start should see the tools, not an empty
-        # list followed by a change notification.
-        await self.router.registry.wait_first_attempts(FIRST_LIST_WAIT)
+        # A client that lists right after start (Claude Desktop spawns `woollama mcp`
+        # and lists at once) must see the tools, not an empty list.
+        await self.router.registry.ready()
         tools = [
             mt.Tool(
                 name=entry.model_name,
@@ -165,7 +164,7 @@ class McpSurface:
         registry = self.router.registry
         entry = registry.by_model_name(params.name)
         if entry is None:
-            await registry.wait_first_attempts(FIRST_LIST_WAIT)  # just started: tools may come
+            await registry.ready()  # just started: its server may still be connecting
             entry = registry.by_model_name(params.name)
         if entry is None:
             raise MCPError(code=mt.INVALID_PARAMS, message=f"unknown tool {params.name!r}")
@@ -207,7 +206,7 @@ class McpSurface:
             await ctx.session.send_log_message(level, text, "woollama", ctx.request_id)
 
         try:
-            runner = self.router.runner(model)
+            runner = await self.router.runner(model)
             async for event in runner.run({"messages": messages}, stream=False):
                 if isinstance(event, ToolCalled):
                     steps += 1

@@ -18,7 +18,7 @@ from woollama.surfaces.http import unless_disconnected
 async def recipe_chat(
     request: Request, router: Router, name: str, body: dict[str, Any]
 ) -> Response:
-    runner = router.recipe_runner(name)
+    runner = await router.recipe_runner(name)
     model = f"woollama/{name}"
     if not body.get("stream"):
         done = await unless_disconnected(request, _final(runner.run(body, stream=False)))

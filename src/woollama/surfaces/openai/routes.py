@@ -46,7 +46,7 @@ class PassThrough:
         provider_name, bare = split_model(body.get("model"))
         if provider_name == RECIPE_PROVIDER:
             if self.endpoint != "/chat/completions":
-                router.recipe_runner(bare)  # an unknown recipe is a 404 on every route
+                router.recipe_config(bare)  # an unknown recipe is a 404 on every route
                 raise Unsupported(f"recipes answer chat completions only, not {self.endpoint}")
             response = await recipe_chat(request, router, bare, body)
             await response(scope, receive, send)

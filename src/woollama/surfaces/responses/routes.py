@@ -36,7 +36,7 @@ async def create_response(request: Request) -> Response:
     router: Router = request.app.state.router
     if plan.state is not None:
         return await _stateful(request, router, plan)
-    signals, echo = _signals(router, plan)
+    signals, echo = await _signals(router, plan)
     writer = ResponseWriter(envelope(plan.model, echo))
     if not plan.stream:
         done = await unless_disconnected(request, _collect(writer, signals))
@@ -71,14 +71,14 @@ async def _stateful(request: Request, router: Router, plan: ResponsePlan) -> Res
     return JSONResponse(writer.response)
 
 
-def _signals(
+async def _signals(
     router: Router, plan: ResponsePlan
 ) -> tuple[AsyncGenerator[Signal, None], dict[str, Any]]:
     """The answer's signals and what the response echoes; the model is resolved now,
     so an unknown provider or recipe is a 400/404 before any work starts."""
     provider_name, bare = split_model(plan.model)
     if provider_name == RECIPE_PROVIDER:
-        runner = router.recipe_runner(bare)
+        runner = await router.recipe_runner(bare)
         # Recipes offer their own allow-listed tools; the client's are not used, so
         # the response does not claim them either.
         chat = {k: v for k, v in plan.chat.items() if k not in _CLIENT_TOOLS}
