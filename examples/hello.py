@@ -2,6 +2,7 @@
 
 Run over stdio (what MCP clients spawn):  python examples/hello.py
 Run over Streamable HTTP (for tests):     python examples/hello.py --http 8765
+Run over the legacy SSE transport:        python examples/hello.py --sse 8765
 """
 
 from __future__ import annotations
@@ -91,11 +92,14 @@ async def ask_user(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http", type=int, metavar="PORT", help="serve Streamable HTTP at /mcp")
+    parser.add_argument("--sse", type=int, metavar="PORT", help="serve the legacy SSE transport")
     args = parser.parse_args()
-    if args.http is None:
-        mcp.run()
-    else:
+    if args.http is not None:
         mcp.run("streamable-http", host="127.0.0.1", port=args.http)
+    elif args.sse is not None:
+        mcp.run("sse", host="127.0.0.1", port=args.sse)
+    else:
+        mcp.run()
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ def _serve(config: object) -> int:
 
 
 def _check_config() -> int:
+    from woollama.config.check import check
+
     directory = config_dir()
     print(f"config dir: {directory}")
     try:
@@ -104,25 +106,20 @@ def _check_config() -> int:
             key = f"  key {inf.api_key_env} {'set' if os.environ.get(inf.api_key_env) else 'unset'}"
         print(f"  {name}: {inf.base_url}{key}")
     print(f"recipes ({len(config.recipes)}):")
-    problems = []
     for name, recipe in config.recipes.items():
         print(f"  woollama/{name}: {recipe.inferencer}, tools {list(recipe.tools)}")
-        provider = recipe.inferencer.split("/", 1)[0]
-        if provider not in config.inferencers and provider not in ("claude-code", "claude-agent"):
-            problems.append(
-                f"recipes.toml: recipes.{name}.inferencer: unknown provider {provider!r}"
-            )
-        for tool in recipe.tools:
-            if tool.split(".", 1)[0] not in config.mcp.servers:
-                problems.append(
-                    f"recipes.toml: recipes.{name}.tools: {tool!r} names no server in mcp.json"
-                )
+    for note in config.notes:
+        print(f"  {note}")
     print(f"MCP servers ({len(config.mcp.servers)}):")
     for name, server in config.mcp.servers.items():
         target = server.command if server.transport == "stdio" else server.url
         print(f"  {name}: {server.transport} {target}")
-    if problems:
-        print("errors:\n" + "\n".join(f"  {p}" for p in problems))
+    problems = check(config)
+    for severity in ("warning", "error"):
+        found = [p for p in problems if p.severity == severity]
+        if found:
+            print(f"{severity}s:\n" + "\n".join(f"  {p}" for p in found))
+    if any(p.severity == "error" for p in problems):
         return 1
     print("ok")
     return 0

@@ -62,8 +62,26 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
         for name, fields in recipes.items()
     }
     mcp = _validate(McpConfig, mcp_doc, "mcp.json", "")
+    notes: list[str] = []
+    if sources.get("recipes.toml") == _BUNDLED and sources.get("mcp.json") != _BUNDLED:
+        # The bundled recipes use the bundled servers; with the user's own mcp.json
+        # they apply only where their servers exist.
+        for name, recipe in list(recipe_models.items()):
+            missing = sorted({q.partition(".")[0] for q in recipe.tools} - set(mcp.servers))
+            if missing:
+                del recipe_models[name]
+                notes.append(
+                    f"bundled recipe {name!r} is not offered: mcp.json has no server "
+                    + ", ".join(repr(m) for m in missing)
+                )
     try:
-        return Config(inferencers=inferencers, recipes=recipe_models, mcp=mcp, sources=sources)
+        return Config(
+            inferencers=inferencers,
+            recipes=recipe_models,
+            mcp=mcp,
+            sources=sources,
+            notes=tuple(notes),
+        )
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "config", "")) from None
 
@@ -128,9 +146,48 @@ def _validate(model: type[Any], data: Any, file: str, prefix: str) -> Any:
 def _describe(exc: ValidationError, file: str, prefix: str) -> str:
     problems = []
     for error in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        problems.append(f"{file}: {loc or '(top level)'}: {message}")
+        # Union members and validators appear in `loc` as tags, not as keys.
+        parts = [str(p) for p in error["loc"] if not _is_tag(p)]
+        loc = _join(prefix, parts)
+        problems.append(f"{file}: {loc or '(top level)'}: {_message(error)}")
     return "\n".join(problems)
+
+
+def _is_tag(part: object) -> bool:
+    return isinstance(part, str) and ("[" in part or part in ("str", "mcp", "http"))
+
+
+def _join(prefix: str, parts: list[str]) -> str:
+    path = prefix
+    for part in parts:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path
+
+
+_PHRASES = {
+    "missing": "is required but missing",
+    "extra_forbidden": "unknown key",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a table (an object)",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "model_type": "must be a table (an object)",
+}
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind in _PHRASES:
+        return _PHRASES[kind]
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected} (got {error.get('input')!r})"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return error["msg"].replace("Input should be", "must be")
+    return str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SERVER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -35,26 +38,75 @@ class InferencerConfig(_Strict):
         return value.rstrip("/")
 
 
-class McpServerConfig(_Strict):
-    """A downstream MCP server: a command to spawn (stdio) or a URL (Streamable HTTP)."""
+# What other clients' mcp.json files call the transports.
+_TRANSPORTS = {
+    "stdio": "stdio",
+    "http": "http",
+    "streamable-http": "http",
+    "streamableHttp": "http",
+    "streamable_http": "http",
+    "sse": "sse",
+}
+# Keys other clients keep for their own approval prompts; they mean nothing here.
+_CLIENT_KEYS = ("autoApprove", "alwaysAllow", "disabledTools", "description", "name")
 
-    type: Literal["stdio", "http", "streamable-http", "streamableHttp"] | None = None
+
+class McpServerConfig(_Strict):
+    """A downstream MCP server: a command to spawn (stdio) or a URL (Streamable HTTP,
+    or the legacy SSE transport that many remote servers still speak)."""
+
+    type: str | None = None
     command: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    disabled: bool = False
+    timeout: float | None = Field(default=None, gt=0)  # seconds a tool call may take
+
+    @model_validator(mode="before")
+    @classmethod
+    def _other_clients(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in _CLIENT_KEYS:
+            if key in data:
+                log.debug("mcp.json: ignoring %r (another client's setting)", key)
+                data.pop(key)
+        # Cline and others write the transport under another name.
+        for alias in ("transport", "transportType"):
+            if alias in data:
+                value = data.pop(alias)
+                data.setdefault("type", value)
+        return data
+
+    @field_validator("type")
+    @classmethod
+    def _known_transport(cls, value: str | None) -> str | None:
+        if value is not None and value not in _TRANSPORTS:
+            raise ValueError(
+                f"unknown transport {value!r}; use one of stdio, http, streamable-http, sse"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerConfig:
         if (self.command is None) == (self.url is None):
             raise ValueError("give either `command` (stdio) or `url` (Streamable HTTP), not both")
+        kind = _TRANSPORTS.get(self.type or "")
+        if kind == "stdio" and self.command is None:
+            raise ValueError(f"type {self.type!r} needs `command`")
+        if kind in ("http", "sse") and self.url is None:
+            raise ValueError(f"type {self.type!r} needs `url`")
         return self
 
     @property
-    def transport(self) -> Literal["stdio", "http"]:
-        return "stdio" if self.command is not None else "http"
+    def transport(self) -> Literal["stdio", "http", "sse"]:
+        if self.command is not None:
+            return "stdio"
+        return "sse" if _TRANSPORTS.get(self.type or "") == "sse" else "http"
 
 
 class McpStoreRef(_Strict):
@@ -87,7 +139,8 @@ class McpConfig(_Strict):
         for name in value:
             if not _SERVER_NAME.fullmatch(name):
                 raise ValueError(f"server name {name!r} may use only letters, digits, _ and -")
-        return value
+        # `disabled: true` (Claude Desktop, Cline, Windsurf) keeps an entry without running it.
+        return {name: server for name, server in value.items() if not server.disabled}
 
     @field_validator("conversation_store", mode="after")
     @classmethod
@@ -132,6 +185,7 @@ class Config(_Strict):
     recipes: dict[str, RecipeConfig]
     mcp: McpConfig
     sources: dict[str, str] = Field(default_factory=dict)  # file kind -> path or "bundled"
+    notes: tuple[str, ...] = ()  # what loading decided that a user should hear about
 
     @field_validator("inferencers")
     @classmethod

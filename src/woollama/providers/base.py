@@ -33,6 +33,11 @@ class Provider(Protocol):
         """Static models plus, where enabled, those the backend reports."""
         ...
 
+    def unavailable(self) -> str | None:
+        """Why this backend cannot answer at all right now (a missing key or program),
+        or None; checked without contacting it, so listing models stays fast."""
+        ...
+
     async def open(self, endpoint: str, body: dict[str, Any]) -> Upstream:
         """Send an OpenAI-shaped request (`endpoint` like "/chat/completions").
 

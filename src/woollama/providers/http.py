@@ -128,6 +128,12 @@ class HttpProvider:
         self._session = client_session(config.timeout)
         self._proxy = proxy_for(config.base_url)
 
+    def unavailable(self) -> str | None:
+        var = self.config.api_key_env
+        if var and not self._env.get(var):
+            return f"set the environment variable {var} (the API key of provider {self.name!r})"
+        return None
+
     def _api_key(self) -> str | None:
         """The key from `api_key_env`, read on every call so a key exported later counts."""
         var = self.config.api_key_env

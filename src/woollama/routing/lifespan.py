@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
 
+from woollama.config.check import check
 from woollama.config.models import Config, HttpStoreRef, McpStoreRef
 from woollama.config.paths import state_dir
 from woollama.conversations import Conversations, HandleTable
@@ -23,6 +25,8 @@ from woollama.providers.managed_agents.client import ManagedAgentsClient
 from woollama.routing.router import CLAUDE_CODE, Router
 from woollama.tools import ToolRegistry, tool_timeout
 
+log = logging.getLogger(__name__)
+
 
 @contextlib.asynccontextmanager
 async def open_router(config: Config) -> AsyncIterator[Router]:
@@ -30,6 +34,12 @@ async def open_router(config: Config) -> AsyncIterator[Router]:
 
     MCP servers connect in the background, so whatever is served answers at once.
     """
+    # The same findings as `woollama check-config`, so a server started with a broken
+    # recipe says so in its log rather than only when the recipe is asked for.
+    for note in config.notes:
+        log.info("%s", note)
+    for problem in check(config):
+        log.warning("config %s: %s", problem.severity, problem)
     table = HandleTable(state_dir() / DB_NAME)
     import_legacy(table, state_dir())
     providers = build_providers(config.inferencers)

@@ -12,7 +12,7 @@ from woollama.conversations import Conversations
 from woollama.errors import BadRequest, NotFound, did_you_mean
 from woollama.providers import Provider, split_model
 from woollama.recipes import RecipeRunner
-from woollama.tools import ToolRegistry
+from woollama.tools import Health, ToolRegistry
 
 RECIPE_PROVIDER = "woollama"
 CLAUDE_CODE = "claude-code"  # the local `claude` CLI, present without any configuration
@@ -46,28 +46,54 @@ class Router:
         return provider
 
     async def models(self) -> list[dict[str, Any]]:
-        """Every provider's models and every recipe, as OpenAI model objects."""
+        """Every provider's models and every recipe, as OpenAI model objects; one
+        that cannot answer now says so (`available: false` and the `reason`)."""
         names = list(self.providers)
         # Discovery runs concurrently; each provider bounds its own wait and one
         # that is down contributes nothing rather than failing the list.
         found = await asyncio.gather(*(self.providers[n].list_models() for n in names))
         created = int(time.time())
-        data: list[dict[str, Any]] = [
-            {"id": f"{name}/{model}", "object": "model", "created": created, "owned_by": name}
-            for name, models in zip(names, found, strict=True)
-            for model in models
-        ]
+        data: list[dict[str, Any]] = []
+        for name, models in zip(names, found, strict=True):
+            reason = self.providers[name].unavailable()
+            data.extend(_model(f"{name}/{model}", created, name, reason=reason) for model in models)
         data.extend(
-            {
-                "id": f"{RECIPE_PROVIDER}/{name}",
-                "object": "model",
-                "created": created,
-                "owned_by": RECIPE_PROVIDER,
-                "description": recipe.description,
-            }
+            _model(
+                f"{RECIPE_PROVIDER}/{name}",
+                created,
+                RECIPE_PROVIDER,
+                description=recipe.description,
+                reason=self.recipe_problem(name),
+            )
             for name, recipe in self.config.recipes.items()
         )
         return data
+
+    def recipe_problem(self, name: str) -> str | None:
+        """Why the recipe cannot run now, known without running it; None if it can.
+
+        A server still in its first connection attempt counts as available: asking
+        waits for it.
+        """
+        recipe = self.config.recipes[name]
+        provider_name, _, _ = recipe.inferencer.partition("/")
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            return f"its inferencer names unknown provider {provider_name!r}"
+        if reason := provider.unavailable():
+            return reason
+        for qualified in recipe.tools:
+            server = qualified.partition(".")[0]
+            connection = self.registry.connections.get(server)
+            if connection is None:
+                return f"tool {qualified!r}: mcp.json has no server {server!r}"
+            if not connection.first_attempt_done.is_set():
+                continue
+            if connection.health is not Health.CONNECTED:
+                return f"tool {qualified!r}: {connection.reason()}"
+            if self.registry.get(qualified) is None:
+                return f"tool {qualified!r}: MCP server {server!r} has no such tool"
+        return None
 
     def recipe_config(self, name: str) -> RecipeConfig:
         """The recipe called `name`, or a 404 that lists the known ones."""
@@ -92,3 +118,21 @@ class Router:
         if provider == RECIPE_PROVIDER:
             return await self.recipe_runner(bare)
         return RecipeRunner(model, RecipeConfig(inferencer=model), self.provider_for, self.registry)
+
+
+def _model(
+    model_id: str,
+    created: int,
+    owner: str,
+    *,
+    description: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    model: dict[str, Any] = {"id": model_id, "object": "model", "created": created,
+                             "owned_by": owner}  # fmt: skip
+    if description is not None:
+        model["description"] = description
+    if reason is not None:
+        model["available"] = False
+        model["reason"] = reason
+    return model

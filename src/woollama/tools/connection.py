@@ -24,6 +24,7 @@ import anyio
 import httpx2
 import mcp.types as mt
 from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -171,6 +172,13 @@ class ServerConnection:
             )
             return Client(params, message_handler=handler, elicitation_callback=_elicit, cache=None)
         assert cfg.url is not None
+        if cfg.transport == "sse":
+            return Client(
+                sse_client(cfg.url, headers=dict(cfg.headers) or None),
+                message_handler=handler,
+                elicitation_callback=_elicit,
+                cache=None,
+            )
         http = create_mcp_http_client(headers=dict(cfg.headers) or None)
         stack.push_async_callback(http.aclose)
         return Client(

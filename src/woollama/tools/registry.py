@@ -150,9 +150,9 @@ class ToolRegistry:
         connection = self.connections.get(entry.server)
         if connection is None:
             raise NotFound(f"no MCP server named {entry.server!r}")
-        return await connection.call(
-            entry.name, arguments, time_limit=self.timeout, progress=progress
-        )
+        # A server's own `timeout` (as Cline writes it) wins over WOOLLAMA_TOOL_TIMEOUT.
+        limit = connection.config.timeout or self.timeout
+        return await connection.call(entry.name, arguments, time_limit=limit, progress=progress)
 
 
 def result_text(result: mt.CallToolResult) -> str:

@@ -159,7 +159,7 @@ def mcp_config(
 
 def _server_entry(config: McpServerConfig) -> dict[str, Any]:
     if config.url is not None:
-        return {"type": "http", "url": config.url, "headers": dict(config.headers)}
+        return {"type": config.transport, "url": config.url, "headers": dict(config.headers)}
     assert config.command is not None
     command, args = config.command, list(config.args)
     if config.cwd:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from woollama.config.models import McpServerConfig
-from woollama.errors import BadRequest, Unsupported
+from woollama.errors import BackendError, BadRequest, Unsupported
 from woollama.providers.claude_code import args
 from woollama.providers.claude_code.run import (
     CliResult,
@@ -72,6 +72,13 @@ class ClaudeCodeProvider:
 
     async def list_models(self) -> list[str]:
         return list(MODELS)
+
+    def unavailable(self) -> str | None:
+        try:
+            args.resolve_binary(self._env)
+        except BackendError as exc:
+            return exc.message
+        return None
 
     async def open(self, endpoint: str, body: dict[str, Any]) -> ReadyUpstream:
         if endpoint != "/chat/completions":

@@ -28,11 +28,19 @@ def list_resources(router: Router) -> mt.ListResourcesResult:
             name=f"recipe {name}",
             uri=f"{RECIPE_PREFIX}{name}",
             mime_type=_JSON,
-            description=recipe.description or f"the {name} recipe",
+            description=describe_recipe(router, name),
         )
-        for name, recipe in router.config.recipes.items()
+        for name in router.config.recipes
     )
     return mt.ListResourcesResult(resources=resources)
+
+
+def describe_recipe(router: Router, name: str) -> str:
+    """A recipe's description, saying why when it cannot run now."""
+    recipe = router.config.recipes[name]
+    text = recipe.description or f"the {name} recipe"
+    reason = router.recipe_problem(name)
+    return f"{text} (unavailable: {reason})" if reason else text
 
 
 def list_templates() -> mt.ListResourceTemplatesResult:
@@ -63,7 +71,13 @@ async def read_resource(router: Router, uri: str) -> mt.ReadResourceResult:
         }
     elif uri.startswith(RECIPE_PREFIX) and uri[len(RECIPE_PREFIX) :] in router.config.recipes:
         name = uri[len(RECIPE_PREFIX) :]
-        value = {"name": name, **router.config.recipes[name].model_dump(mode="json")}
+        reason = router.recipe_problem(name)
+        value = {
+            "name": name,
+            **router.config.recipes[name].model_dump(mode="json"),
+            "available": reason is None,
+            "reason": reason,
+        }
     else:
         raise MCPError(code=mt.INVALID_PARAMS, message=f"no resource {uri!r}")
     text = json.dumps(value, indent=2)

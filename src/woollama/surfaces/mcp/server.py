@@ -26,7 +26,12 @@ from woollama.errors import WoollamaError
 from woollama.recipes import Done, ToolCalled, ToolResult
 from woollama.routing.lifespan import open_router
 from woollama.routing.router import RECIPE_PROVIDER, Router
-from woollama.surfaces.mcp.resources import list_resources, list_templates, read_resource
+from woollama.surfaces.mcp.resources import (
+    describe_recipe,
+    list_resources,
+    list_templates,
+    read_resource,
+)
 from woollama.tools.connection import ELICITOR
 
 log = logging.getLogger(__name__)
@@ -233,8 +238,8 @@ class McpSurface:
         self._remember(ctx)
         return mt.ListPromptsResult(
             prompts=[
-                mt.Prompt(name=name, description=recipe.description or f"recipe {name}")
-                for name, recipe in self.router.config.recipes.items()
+                mt.Prompt(name=name, description=describe_recipe(self.router, name))
+                for name in self.router.config.recipes
             ]
         )
 

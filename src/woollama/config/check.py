@@ -1,0 +1,105 @@
+"""What is wrong with a loaded config, said the same way by `check-config` and start-up.
+
+Errors are recipes that cannot work as written (an unknown provider, server or
+tool_choice); warnings are what stops them working on this machine now (an unset
+API key, a server command that is not installed). A message about a bundled recipe
+says so, because the user did not write it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from woollama.config.models import Config, RecipeConfig
+from woollama.errors import did_you_mean
+
+# Providers that exist without an [inferencers.<name>] section.
+BUILTIN_PROVIDERS = ("claude-code", "claude-agent")
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Literal["error", "warning"]
+    file: str  # the file's path, or "recipes.toml (bundled)"
+    key: str  # dotted, e.g. recipes.counter.tools
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+def check(config: Config, env: Mapping[str, str] = os.environ) -> list[Problem]:
+    problems: list[Problem] = []
+    bundled = config.sources.get("recipes.toml") == "bundled"
+    recipes_file = (
+        "recipes.toml (bundled)" if bundled else config.sources.get("recipes.toml", "recipes.toml")
+    )
+    for name, recipe in config.recipes.items():
+        problems.extend(_recipe(config, name, recipe, recipes_file, env))
+    mcp_file = config.sources.get("mcp.json", "mcp.json")
+    if mcp_file == "bundled":
+        mcp_file = "mcp.json (bundled)"
+    for name, server in config.mcp.servers.items():
+        if server.command is not None and _find(server.command, {**env, **server.env}) is None:
+            problems.append(Problem("warning", mcp_file, f"mcpServers.{name}.command",
+                                    f"{server.command!r} is not an executable file or on PATH; "
+                                    f"server {name!r} will not start"))  # fmt: skip
+    return problems
+
+
+def _recipe(
+    config: Config, name: str, recipe: RecipeConfig, file: str, env: Mapping[str, str]
+) -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(severity: Literal["error", "warning"], field: str, message: str) -> None:
+        found.append(Problem(severity, file, f"recipes.{name}.{field}", message))
+
+    provider = recipe.inferencer.partition("/")[0]
+    providers = [*config.inferencers, *BUILTIN_PROVIDERS]
+    inferencer = config.inferencers.get(provider)
+    if provider not in providers:
+        hint = did_you_mean(provider, providers)
+        add("error", "inferencer",
+            f"unknown provider {provider!r}{hint}; known: {', '.join(providers)}")  # fmt: skip
+    elif inferencer is not None and inferencer.api_key_env and not env.get(inferencer.api_key_env):
+        add("warning", "inferencer",
+            f"provider {provider!r} needs its API key in {inferencer.api_key_env}, "
+            "which is not set")  # fmt: skip
+    elif (
+        provider == "claude-code" and _find(env.get("WOOLLAMA_CLAUDE_BIN") or "claude", env) is None
+    ):
+        add("warning", "inferencer", "the claude CLI is not installed (or set WOOLLAMA_CLAUDE_BIN)")
+    servers = config.mcp.servers
+    for field, tools in (("tools", recipe.tools), ("optional_tools", recipe.optional_tools)):
+        for qualified in tools:
+            server = qualified.partition(".")[0]
+            if server not in servers:
+                add("error" if field == "tools" else "warning", field,
+                    f"{qualified!r}: mcp.json has no server {server!r}"
+                    f"{did_you_mean(server, servers)}")  # fmt: skip
+    chosen = _chosen_tool(recipe.params.get("tool_choice"))
+    offered = [*recipe.tools, *recipe.optional_tools]
+    model_safe = [q.replace(".", "__", 1) for q in offered]
+    if chosen is not None and chosen not in offered and chosen not in model_safe:
+        add("error", "params.tool_choice",
+            f"names {chosen!r}, which is not one of the recipe's tools "
+            f"({', '.join(offered) or 'none'}){did_you_mean(chosen, offered)}")  # fmt: skip
+    return found
+
+
+def _chosen_tool(choice: Any) -> str | None:
+    if isinstance(choice, str):
+        return None if choice in ("auto", "none", "required") else choice
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        name = choice["function"].get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+def _find(command: str, env: Mapping[str, str]) -> str | None:
+    return shutil.which(command, path=env.get("PATH"))
