@@ -126,7 +126,7 @@ def test_default_applies_when_variable_is_unset(tmp_path: Path):
         (
             "inferencers.toml",
             "[inferencers.x]\nmodels = []\n",
-            ["inferencers.x.base_url", "Field required"],
+            ["inferencers.x.base_url", "is required but missing"],
         ),
         ("inferencers.toml", "[other]\n", ["unknown top-level", "other"]),
         ("mcp.json", '{"mcpServers": {"s": {}}}', ["mcpServers.s", "command"]),

@@ -37,6 +37,16 @@ tools = ["hello.hello", "ghost.tool"]
 inferencer = "fake/m"
 tools = ["hello.count_too"]
 
+[recipes.forced]
+inferencer = "fake/m"
+tools = ["hello.count_to"]
+params = { tool_choice = { type = "function", function = { name = "hello.count_to" } } }
+
+[recipes.forced_short]
+inferencer = "fake/m"
+tools = ["hello.count_to"]
+params = { tool_choice = "hello.count_to" }
+
 [recipes.optional]
 inferencer = "fake/m"
 tools = ["hello.hello"]
@@ -191,6 +201,18 @@ def test_a_misspelt_tool_is_a_404_with_a_suggestion(rig: Rig, fake: FakeOpenAI):
     assert "has no tool 'count_too'" in info.value.message
     assert "did you mean 'hello.count_to'?" in info.value.message
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("recipe", ["forced", "forced_short"])
+def test_tool_choice_may_name_the_tool_as_config_writes_it(rig: Rig, fake: FakeOpenAI, recipe: str):
+    fake.script(ToolCalls([("hello__count_to", '{"n": 2}')]), Text("two"))
+    assert rig.chat(recipe).choices[0].message.content == "two"
+    first, second = fake.requests
+    assert first.body["tool_choice"] == {
+        "type": "function",
+        "function": {"name": "hello__count_to"},
+    }
+    assert "tool_choice" not in second.body  # forced on the first turn only
 
 
 def test_optional_tools_that_are_missing_are_left_out(rig: Rig, fake: FakeOpenAI):

@@ -75,6 +75,9 @@ class McpServerConfig(_Strict):
             if key in data:
                 log.debug("mcp.json: ignoring %r (another client's setting)", key)
                 data.pop(key)
+        # Windsurf names the URL `serverUrl`.
+        if "serverUrl" in data:
+            data.setdefault("url", data.pop("serverUrl"))
         # Cline and others write the transport under another name.
         for alias in ("transport", "transportType"):
             if alias in data:
