@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from woollama.errors import BackendError, NotFound, WoollamaError
-from woollama.tools import ToolRegistry, result_text
+from woollama.errors import BackendError, NotFound, ToolUnavailable, WoollamaError
+from woollama.tools import Health, ToolRegistry, result_text
 
 
 class ThreadStore(Protocol):
@@ -38,10 +38,10 @@ class McpThreadStore:
         await self.registry.ready([self.server])  # just started: the store may be connecting
         entry = self.registry.get(f"{self.server}.{tool}")
         if entry is None:
-            raise BackendError(
-                f"conversation store {self.server!r} has no tool {tool!r} (is the server "
-                "connected? see GET /v1/tools)"
-            )
+            connection = self.registry.connections.get(self.server)
+            if connection is not None and connection.health is not Health.CONNECTED:
+                raise ToolUnavailable(f"conversation store: {connection.reason()}")
+            raise BackendError(f"conversation store {self.server!r} has no tool {tool!r}")
         result = await self.registry.call(entry, arguments)
         text = result_text(result)
         if result.is_error:
