@@ -60,7 +60,7 @@ def fake(backend: FakeOpenAI) -> FakeOpenAI:
 
 
 @pytest.fixture
-def woollama(tmp_path: Path, backend: FakeOpenAI) -> Iterator[Woollama]:
+def slow_woollama(tmp_path: Path, backend: FakeOpenAI) -> Iterator[Woollama]:
     write_config(
         tmp_path / "config",
         inferencers=fake_inferencer(backend),
@@ -93,10 +93,10 @@ def offered(fake: FakeOpenAI) -> list[str]:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_recipe_asked_at_once_is_offered_its_tools(
-    woollama: Woollama, fake: FakeOpenAI, stream: bool
+    slow_woollama: Woollama, fake: FakeOpenAI, stream: bool
 ):
     fake.script(Text("counted"))
-    answer = woollama.client().chat.completions.create(
+    answer = slow_woollama.client().chat.completions.create(
         model="woollama/counter", messages=[{"role": "user", "content": "count"}], stream=stream
     )
     text = (
@@ -109,25 +109,25 @@ def test_a_recipe_asked_at_once_is_offered_its_tools(
 
 
 def test_a_recipe_on_responses_asked_at_once_is_offered_its_tools(
-    woollama: Woollama, fake: FakeOpenAI
+    slow_woollama: Woollama, fake: FakeOpenAI
 ):
     fake.script(Text("counted"))
-    response = woollama.client().responses.create(model="woollama/counter", input="count")
+    response = slow_woollama.client().responses.create(model="woollama/counter", input="count")
     assert response.output_text == "counted"
     assert offered(fake) == ["hello__count_to"]
 
 
-def test_a_store_backed_conversation_created_at_once_is_stored(woollama: Woollama):
-    conversation = woollama.client().conversations.create(extra_body={"model": "fake/m"})
+def test_a_store_backed_conversation_created_at_once_is_stored(slow_woollama: Woollama):
+    conversation = slow_woollama.client().conversations.create(extra_body={"model": "fake/m"})
     assert conversation.id.startswith("conv_")
     assert conversation.model_extra["backend"] == "store-backed"
 
 
 def test_a_server_that_cannot_start_fails_its_recipe_with_a_503_naming_it(
-    woollama: Woollama, fake: FakeOpenAI
+    slow_woollama: Woollama, fake: FakeOpenAI
 ):
     with pytest.raises(openai.APIStatusError) as info:
-        woollama.client(max_retries=0).chat.completions.create(
+        slow_woollama.client(max_retries=0).chat.completions.create(
             model="woollama/broken", messages=[{"role": "user", "content": "go"}]
         )
     assert info.value.status_code == 503
@@ -136,11 +136,13 @@ def test_a_server_that_cannot_start_fails_its_recipe_with_a_503_naming_it(
 
 
 @pytest.mark.parametrize("transport", ["http", "stdio"])
-async def test_mcp_clients_that_list_at_once_see_every_tool(woollama: Woollama, transport: str):
+async def test_mcp_clients_that_list_at_once_see_every_tool(
+    slow_woollama: Woollama, transport: str
+):
     with anyio.fail_after(LIMIT):
         if transport == "stdio":
             params = StdioServerParameters(
-                command=sys.executable, args=["-m", "woollama", "mcp"], env=woollama.env
+                command=sys.executable, args=["-m", "woollama", "mcp"], env=slow_woollama.env
             )
             async with Client(params) as client:
                 names = {t.name for t in (await client.list_tools()).tools}
@@ -148,21 +150,31 @@ async def test_mcp_clients_that_list_at_once_see_every_tool(woollama: Woollama, 
             async with (
                 httpx2.AsyncClient() as http,
                 Client(
-                    streamable_http_client(f"http://{woollama.address}/mcp", http_client=http)
+                    streamable_http_client(f"http://{slow_woollama.address}/mcp", http_client=http)
                 ) as client,
             ):
                 names = {t.name for t in (await client.list_tools()).tools}
     assert {"hello__count_to", "threads__create_thread", "chat"} <= names
 
 
-async def test_a_tool_called_at_once_over_mcp_answers(woollama: Woollama):
+async def test_a_tool_called_at_once_over_mcp_answers(slow_woollama: Woollama):
     with anyio.fail_after(LIMIT):
         async with (
             httpx2.AsyncClient() as http,
             Client(
-                streamable_http_client(f"http://{woollama.address}/mcp", http_client=http)
+                streamable_http_client(f"http://{slow_woollama.address}/mcp", http_client=http)
             ) as client,
         ):
             result = await client.call_tool("hello__hello", {"name": "early"})
     assert not result.is_error
     assert result.content[0].text == "Hello, early!"
+
+
+def test_a_conversation_store_that_cannot_start_is_a_503_naming_it(woollama):
+    server: Woollama = woollama(
+        mcp={"mcpServers": {"store": {"command": "no-such-store"}}, "conversationStore": "store"}
+    )
+    response = server.http().post("/v1/conversations", json={"model": "ollama/m"})
+    assert response.status_code == 503, response.text
+    message = response.json()["error"]["message"]
+    assert "MCP server 'store'" in message and "cannot run" in message
