@@ -10,7 +10,7 @@ UV_PIP := $(UV) pip install --quiet --python $(PY)
 # AMX) that a sandbox or another CI machine may lack, where it would crash.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF;-DGGML_AVX=ON;-DGGML_AVX2=ON;-DGGML_FMA=ON;-DGGML_F16C=ON;-DGGML_BMI2=ON;-DGGML_AVX512=OFF;-DGGML_AMX_TILE=OFF;-DGGML_AMX_INT8=OFF
 
-.PHONY: run install test lint bench lock clean
+.PHONY: run install user-install test lint bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ run: $(VENV)/.runtime
 	$(VENV)/bin/woollama
 
 install: $(VENV)/.dev
+
+# For daily use: `woollama` on your PATH (uv's tool bin dir, ~/.local/bin by default) in
+# an environment of its own, pinned to requirements.lock; it builds no test engine.
+# Re-run it after pulling to upgrade: only woollama itself is rebuilt.
+user-install: | $(PY)
+	$(UV) tool install --reinstall-package woollama --constraints requirements.lock .
 
 test: install
 	$(VENV)/bin/ruff check .
