@@ -52,7 +52,7 @@ def test_check_config_reports_unknown_servers_and_providers(tmp_path: Path):
     result = run(tmp_path, "check-config")
     assert result.returncode == 1
     assert "recipes.r.inferencer: unknown provider 'nowhere'" in result.stdout
-    assert "'ghost.tool' names no server in mcp.json" in result.stdout
+    assert "'ghost.tool': mcp.json has no server 'ghost'" in result.stdout
     assert "hello.hello" not in result.stdout.split("errors:")[1]
 
 
@@ -62,3 +62,26 @@ def test_serve_with_a_broken_config_exits_1_with_the_reason(tmp_path: Path):
     assert result.returncode == 1
     assert "UNSET_THING" in result.stderr
     assert result.stdout == ""
+
+
+def test_host_option_off_loopback_without_a_token_exits_2_with_the_reason(tmp_path: Path):
+    write_config(tmp_path / "config")
+    result = run(tmp_path, "serve", "--host", "0.0.0.0")
+    assert result.returncode == 2
+    assert "--host 0.0.0.0" in result.stderr
+    assert "WOOLLAMA_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""  # never announced a base_url
+    assert not (tmp_path / "run" / "woollama.sock").exists()
+
+
+def test_port_option_out_of_range_is_a_usage_error(tmp_path: Path):
+    result = run(tmp_path, "--port", "65536")
+    assert result.returncode == 2
+    assert "not a port" in result.stderr
+
+
+def test_listen_options_are_refused_for_commands_that_do_not_listen(tmp_path: Path):
+    result = run(tmp_path, "--socket", str(tmp_path / "s.sock"), "mcp")
+    assert result.returncode == 2
+    assert "apply to serve, not to mcp" in result.stderr

@@ -8,21 +8,68 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from woollama import __version__
 from woollama.config import config_dir, load_config
 from woollama.errors import ConfigError
 
+_LISTEN_OPTIONS = ("host", "port", "socket")
+
+
+class _Parser(argparse.ArgumentParser):
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        parsed = super().parse_args(args, namespace)
+        # `woollama --port 1 mcp` would otherwise drop the option without a word.
+        if parsed.command not in (None, "serve") and any(
+            getattr(parsed, name, None) is not None for name in _LISTEN_OPTIONS
+        ):
+            self.error(f"--host, --port and --socket apply to serve, not to {parsed.command}")
+        return parsed
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return int(text)
+
+
+def _add_listen_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--host",
+        default=default,
+        help="address to listen on (default 127.0.0.1; off loopback needs WOOLLAMA_TOKEN)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=default,
+        help="TCP port (default: the last run's if free, else any; 0 for any)",
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        default=default,
+        metavar="PATH",
+        help="Unix socket path (default: woollama.sock in the runtime dir)",
+    )
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="woollama",
         description="Local router between AI clients (OpenAI API, MCP) and AI backends.",
     )
     parser.add_argument("--version", action="version", version=f"woollama {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    _add_listen_options(parser, None)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the router (the default)")
+    # SUPPRESS keeps `woollama --port 1 serve` from being reset by serve's own default.
+    _add_listen_options(
+        sub.add_parser("serve", help="run the router (the default)"), argparse.SUPPRESS
+    )
     sub.add_parser("mcp", help="serve MCP over stdio")
     sub.add_parser("check-config", help="validate the config files and show what they define")
     return parser
@@ -55,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(serve_stdio, config)
         return 0
-    return _serve(config)
+    return _serve(config, args)
 
 
 def _state_problem() -> str | None:
@@ -73,12 +120,19 @@ def _state_problem() -> str | None:
     return None
 
 
-def _serve(config: object) -> int:
+def _serve(config: object, args: argparse.Namespace) -> int:
     from woollama.server.binding import BindError
     from woollama.server.serve import serve
 
+    socket_path = args.socket.expanduser().absolute() if args.socket else None
     try:
-        serve(config, announce=lambda line: print(line, flush=True))  # type: ignore[arg-type]
+        serve(
+            config,  # type: ignore[arg-type]
+            announce=lambda line: print(line, flush=True),
+            host=args.host,
+            port=args.port,
+            socket_path=socket_path,
+        )
     except BindError as exc:
         print(f"woollama: {exc}", file=sys.stderr)
         return exc.exit_code

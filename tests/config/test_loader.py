@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -158,7 +159,7 @@ def test_config_dir_resolution_order(tmp_path: Path):
     assert config_dir({}) == Path.home() / ".config" / "woollama"
     assert state_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/woollama")
     assert state_dir({"WOOLLAMA_STATE_DIR": "/w"}) == Path("/w")
-    assert runtime_dir({}) == Path("/tmp")
+    assert runtime_dir({}) == Path(f"/tmp/woollama-{os.getuid()}")
     assert runtime_dir({"XDG_RUNTIME_DIR": "/run/user/1"}) == Path("/run/user/1")
 
 

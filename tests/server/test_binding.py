@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import stat
@@ -126,17 +125,33 @@ def test_parse_address_allows_off_loopback_only_with_a_token():
     assert parse_address("192.0.2.1:80", token="secret").host == "192.0.2.1"
 
 
-def test_runtime_dir_defaults_to_tmp_when_unset(tmp_path: Path):
-    write_config(tmp_path / "config")
-    env = base_env(tmp_path)
-    env.pop("XDG_RUNTIME_DIR")
-    if os.path.exists("/tmp/woollama.sock"):
-        pytest.skip("a real woollama owns /tmp/woollama.sock on this machine")
-    proc, _ = spawn(tmp_path, env)
-    try:
-        assert "listening" in read_line(proc, 20)
-        assert stat.S_IMODE(os.stat("/tmp/woollama.sock").st_mode) == 0o600
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
-    assert not os.path.exists("/tmp/woollama.sock")
+@pytest.mark.parametrize(
+    ("env_value", "host", "port", "expected"),
+    [
+        (None, "127.0.0.2", None, ("127.0.0.2", 0)),
+        (None, None, 8765, ("127.0.0.1", 8765)),
+        ("127.0.0.1:8080", "::1", None, ("::1", 8080)),
+        ("127.0.0.1:8080", "[::1]", 9, ("::1", 9)),
+        ("127.0.0.1:8080", "LOCALHOST", None, ("127.0.0.1", 8080)),
+    ],
+)
+def test_host_and_port_options_take_precedence_over_woollama_address(
+    env_value, host, port, expected
+):
+    address = parse_address(env_value, token=None, host=host, port=port)
+    assert (address.host, address.port) == expected
+
+
+def test_host_option_off_loopback_needs_a_token_even_if_woollama_address_is_loopback():
+    with pytest.raises(BindError) as info:
+        parse_address("127.0.0.1:80", token=None, host="0.0.0.0")
+    assert info.value.exit_code == 2
+    assert "--host 0.0.0.0" in info.value.message
+    assert parse_address("127.0.0.1:80", token="t", host="0.0.0.0").host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(("host", "port"), [("127.0.0.1:80", None), ("", None), (None, 70000)])
+def test_malformed_host_or_port_options_are_refused_with_exit_2(host, port):
+    with pytest.raises(BindError) as info:
+        parse_address(None, token="t", host=host, port=port)
+    assert info.value.exit_code == 2

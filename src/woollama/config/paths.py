@@ -24,6 +24,16 @@ def state_dir(env: Mapping[str, str] = os.environ) -> Path:
     return _xdg(env, "XDG_STATE_HOME", ".local/state") / "woollama"
 
 
+def private_tmp_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The per-user directory under `$TMPDIR` (or /tmp) used when there is no XDG_RUNTIME_DIR.
+
+    It is per user because /tmp is shared: a bare /tmp/woollama.sock would be one name
+    that every user of the machine competes for, and that any of them could plant.
+    """
+    return Path(env.get("TMPDIR") or "/tmp") / f"woollama-{os.getuid()}"
+
+
 def runtime_dir(env: Mapping[str, str] = os.environ) -> Path:
-    # /tmp keeps the socket findable on systems without a per-user runtime dir.
-    return Path(env.get("XDG_RUNTIME_DIR") or "/tmp")
+    """Where the socket and the address file live; servers and clients both ask here."""
+    xdg = env.get("XDG_RUNTIME_DIR")
+    return Path(xdg) if xdg else private_tmp_dir(env)

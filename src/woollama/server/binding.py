@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import logging
 import os
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,9 @@ from woollama.server.guard import is_loopback, split_host
 
 SOCKET_NAME = "woollama.sock"
 ADDRESS_NAME = "woollama.addr"
+PORT_NAME = "woollama.port"  # in the state dir: the address file goes away on shutdown
+
+log = logging.getLogger(__name__)
 
 
 class BindError(WoollamaError):
@@ -36,10 +42,38 @@ class Address:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def parse_address(value: str | None, token: str | None) -> Address:
-    """`WOOLLAMA_ADDRESS` (host:port or [v6]:port), defaulting to an ephemeral loopback port."""
-    if not value:
-        return Address("127.0.0.1", 0)
+def parse_address(
+    value: str | None,
+    token: str | None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> Address:
+    """`WOOLLAMA_ADDRESS` (host:port or [v6]:port) with `--host`/`--port` over its parts.
+
+    Without either, an ephemeral port on 127.0.0.1. Off loopback needs a token.
+    """
+    chosen_host, chosen_port = _split_address(value) if value else ("127.0.0.1", 0)
+    source = f"WOOLLAMA_ADDRESS={value}"
+    if host is not None:
+        chosen_host, source = _option_host(host), f"--host {host}"
+    if port is not None:
+        if not 0 <= port <= 65535:
+            raise BindError(f"--port {port}: a port is 0-65535", exit_code=2)
+        chosen_port = port
+    if chosen_host == "localhost":
+        chosen_host = "127.0.0.1"
+    if not is_loopback(chosen_host) and not token:
+        raise BindError(
+            f"refusing to listen on {chosen_host} ({source}): that is not a loopback "
+            "address, and without WOOLLAMA_TOKEN anyone who can reach it could use your "
+            "keys and tools. Set WOOLLAMA_TOKEN to require a bearer token, or use 127.0.0.1.",
+            exit_code=2,
+        )
+    return Address(chosen_host, chosen_port)
+
+
+def _split_address(value: str) -> tuple[str, int]:
     host, port_text = value, ""
     if value.startswith("["):
         end = value.find("]")
@@ -53,20 +87,42 @@ def parse_address(value: str | None, token: str | None) -> Address:
             f"WOOLLAMA_ADDRESS={value!r} must be host:port (or [v6]:port), port 0-65535",
             exit_code=2,
         )
-    host = split_host(f"[{host}]" if ":" in host else host)
-    if host == "localhost":
-        host = "127.0.0.1"
-    if not is_loopback(host) and not token:
-        raise BindError(
-            f"refusing to listen on {value}: that is not a loopback address, and "
-            "without WOOLLAMA_TOKEN anyone who can reach it could use your keys and tools. "
-            "Set WOOLLAMA_TOKEN to require a bearer token, or use 127.0.0.1.",
-            exit_code=2,
-        )
-    return Address(host, int(port_text))
+    return split_host(f"[{host}]" if ":" in host else host), int(port_text)
 
 
-def bind_tcp(address: Address) -> socket.socket:
+def _option_host(value: str) -> str:
+    host = value.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if ":" in host:
+        # A colon is only an IPv6 literal here; a port belongs in --port.
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise BindError(
+                f"--host {value!r}: give a host name or IP address, and the port with --port",
+                exit_code=2,
+            ) from None
+    if not host:
+        raise BindError("--host needs a host name or IP address", exit_code=2)
+    return host
+
+
+def bind_tcp(address: Address, preferred_port: int | None = None) -> socket.socket:
+    """Listen on `address`, first trying `preferred_port` (the last run's) if given.
+
+    The preferred port is only a wish: when it is taken the socket gets `address`'s
+    own port, so a restart never fails because another program holds the old one.
+    """
+    if preferred_port:
+        try:
+            return _bind_tcp(Address(address.host, preferred_port))
+        except BindError as exc:
+            log.info("%s; listening on another port", exc.message)
+    return _bind_tcp(address)
+
+
+def _bind_tcp(address: Address) -> socket.socket:
     try:
         infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
         family, _, _, _, sockaddr = infos[0]
@@ -94,6 +150,40 @@ def _is_live(path: Path) -> bool:
     finally:
         probe.close()
     return True
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` with mode 0700, or accept an existing one only if it is exactly that.
+
+    The directory sits in a world-writable place: one we did not make, or that others
+    can enter, could be a trap another user planted to receive our socket and address.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise BindError(f"cannot create {path}: {exc.strerror or exc}") from None
+    else:
+        os.chmod(path, 0o700)  # a restrictive umask may have taken our own bits too
+    info = path.lstat()
+    uid = os.getuid()
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symlink"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != uid:
+        problem = f"belongs to uid {info.st_uid}, not to us (uid {uid})"
+    elif stat.S_IMODE(info.st_mode) != 0o700:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}, not 0700"
+    if problem:
+        raise BindError(
+            f"refusing to use {path} for the socket: it {problem}, so another user could "
+            "have planted it. Remove it (woollama recreates it), or set XDG_RUNTIME_DIR to "
+            "a directory only you can reach.",
+            exit_code=2,
+        )
 
 
 def bind_unix(path: Path) -> socket.socket:
@@ -127,6 +217,24 @@ def write_address_file(path: Path, address: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(address + "\n")
     os.replace(tmp, path)  # readers never see a half-written address
+
+
+def read_last_port(path: Path) -> int | None:
+    """The port the last run listened on, or None if there is no usable record."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and 0 < int(text) <= 65535 else None
+
+
+def remember_port(path: Path, port: int) -> None:
+    """Record the port for the next start; a failure costs only the stable port."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_address_file(path, str(port))
+    except OSError as exc:
+        log.warning("cannot record the port in %s: %s", path, exc.strerror or exc)
 
 
 def remove_if_ours(path: Path, *, inode: int | None = None, content: str | None = None) -> None:

@@ -8,19 +8,24 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import uvicorn
 
 from woollama.config.models import Config
-from woollama.config.paths import runtime_dir
+from woollama.config.paths import private_tmp_dir, runtime_dir, state_dir
 from woollama.server.app import ServerSettings, create_app
 from woollama.server.binding import (
     ADDRESS_NAME,
+    PORT_NAME,
     SOCKET_NAME,
     Address,
     bind_tcp,
     bind_unix,
+    ensure_private_dir,
     parse_address,
+    read_last_port,
+    remember_port,
     remove_if_ours,
     write_address_file,
 )
@@ -32,32 +37,45 @@ def serve(
     config: Config,
     env: Mapping[str, str] = os.environ,
     announce: Callable[[str], None] = print,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    socket_path: Path | None = None,
 ) -> None:
     """Bind, announce the base URL, serve until SIGINT/SIGTERM, then clean up.
 
-    Raises `BindError` before anything is created when woollama must not start.
+    `host`, `port` and `socket_path` (the command-line options) win over
+    `WOOLLAMA_ADDRESS` and the defaults. Raises `BindError` before anything is
+    created when woollama must not start.
     """
     token = env.get("WOOLLAMA_TOKEN") or None
-    address = parse_address(env.get("WOOLLAMA_ADDRESS"), token)
+    address = parse_address(env.get("WOOLLAMA_ADDRESS"), token, host=host, port=port)
+    # Clients keep a base_url, so an unpinned port is the last run's when it is free.
+    port_path = state_dir(env) / PORT_NAME
+    pinned = port is not None or bool(env.get("WOOLLAMA_ADDRESS"))
+    preferred_port = None if pinned else read_last_port(port_path)
     run_dir = runtime_dir(env)
-    socket_path = run_dir / SOCKET_NAME
+    if run_dir == private_tmp_dir(env):
+        ensure_private_dir(run_dir)
+    socket_path = socket_path or run_dir / SOCKET_NAME
     address_path = run_dir / ADDRESS_NAME
 
     unix_sock = bind_unix(socket_path)
     socket_inode = socket_path.lstat().st_ino
     try:
-        tcp_sock = bind_tcp(address)
+        tcp_sock = bind_tcp(address, preferred_port)
     except BaseException:
         unix_sock.close()
         remove_if_ours(socket_path, inode=socket_inode)
         raise
-    host, port = tcp_sock.getsockname()[:2]
-    bound = str(Address(host, port))
+    bound_host, bound_port = tcp_sock.getsockname()[:2]
+    bound = str(Address(bound_host, bound_port))
     settings = ServerSettings.from_env(env, bind_host=address.host)
     app = create_app(config, settings)
 
     def started() -> None:
         write_address_file(address_path, bound)
+        remember_port(port_path, bound_port)
         announce(f"woollama listening: OpenAI base_url http://{bound}/v1 (socket {socket_path})")
 
     server = _Server(
