@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from woollama.conversations.backends.base import ConversationBackend, TurnOutcome
@@ -48,19 +49,21 @@ class Conversations:
         key: str | None = None,
     ) -> tuple[Conversation, bool]:
         """Create a conversation, or return the one `key` already names (created=False)."""
-        if key is not None and (existing := self.table.by_key(key)) is not None:
-            return existing, False
-        chosen = self.backend_for(model, backend)
-        fields = await chosen.open(model)
-        conv = Conversation(
+        draft = Conversation(
             id=new_id("conv"),
-            backend=chosen.name,
+            backend="",
             model=model,
             key=key,
             title=title,
             metadata=dict(metadata or {}),
-            **fields,
         )
+        # Before anything is looked up or opened: a value the table cannot store would
+        # otherwise leave a backend thread behind that no conversation names.
+        self.table.check(draft)
+        if key is not None and (existing := self.table.by_key(key)) is not None:
+            return existing, False
+        chosen = self.backend_for(model, backend)
+        conv = replace(draft, backend=chosen.name, **await chosen.open(model))
         try:
             return self.table.insert(conv), True
         except Conflict:
@@ -70,6 +73,11 @@ class Conversations:
             if winner is None:
                 raise
             return winner, False
+
+    def set_metadata(self, conv_id: str, metadata: dict[str, Any]) -> Conversation:
+        """Replace the metadata, or fail with the row untouched (checked, then written in
+        one statement). Not serialised with turns: a turn does not change metadata."""
+        return self.table.set_metadata(conv_id, metadata)
 
     def _backend(self, conv: Conversation) -> ConversationBackend:
         backend = self.backends.get(conv.backend)

@@ -19,8 +19,9 @@ from woollama.config.models import Config
 from woollama.routing.lifespan import open_router
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
+from woollama.surfaces.anthropic import routes as anthropic_routes
 from woollama.surfaces.conversations import routes as conversations_routes
-from woollama.surfaces.http import EXCEPTION_HANDLERS
+from woollama.surfaces.http import EXCEPTION_HANDLERS, AnswerUnexpected
 from woollama.surfaces.mcp.server import McpSurface
 from woollama.surfaces.openai import routes as openai_routes
 from woollama.surfaces.openai import tools as tools_routes
@@ -62,11 +63,14 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
                 yield
 
     middleware = [
+        # Outermost of ours, so an error anywhere inside is answered on a connection
+        # that stays open; Starlette's own last resort would close it.
+        Middleware(AnswerUnexpected),
         Middleware(
             HostOriginGuard,
             extra_hosts=settings.allowed_hosts,
             extra_origins=settings.allowed_origins,
-        )
+        ),
     ]
     if settings.token:
         middleware.append(Middleware(BearerAuth, token=settings.token))
@@ -76,6 +80,7 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
             *responses_routes.ROUTES,
             *tools_routes.ROUTES,
             *conversations_routes.ROUTES,
+            *anthropic_routes.ROUTES,
             # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
             Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
         ],

@@ -42,9 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) -> Iterat
     running.stop()
 
 
-def create(server: Woollama, **extra) -> dict:
+def create(server: Woollama, *, status: int = 201, **extra) -> dict:
     response = server.http().post("/v1/conversations", json={"model": "fake/m", **extra})
-    assert response.status_code == 200, response.text
+    assert response.status_code == status, response.text
     return response.json()
 
 
@@ -67,8 +67,16 @@ def test_sdk_creates_retrieves_and_deletes_a_conversation(server: Woollama):
 
 def test_known_key_returns_the_existing_conversation(server: Woollama):
     first = create(server, key="user-42")
-    second = create(server, key="user-42")
+    second = create(server, key="user-42", status=200)
     assert first["id"] == second["id"]
+
+
+def test_creating_answers_201_and_the_sdk_takes_it(server: Woollama):
+    raw = server.client().conversations.with_raw_response.create(extra_body={"model": "fake/m"})
+    assert raw.status_code == 201
+    conv = raw.parse()
+    assert conv.id.startswith("conv_")
+    assert server.client().conversations.retrieve(conv.id).id == conv.id
 
 
 def test_items_of_a_new_conversation_are_empty(server: Woollama):
@@ -133,4 +141,4 @@ def test_conversations_survive_a_restart(woollama, tmp_path: Path, fake: FakeOpe
     first.stop()
     second = woollama(root=root, mcp=config, inferencers=inferencers)
     assert second.client().conversations.retrieve(conv["id"]).id == conv["id"]
-    assert create(second, key="keep-me")["id"] == conv["id"]
+    assert create(second, key="keep-me", status=200)["id"] == conv["id"]

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from woollama.conversations import Conversation, Conversations
 from woollama.errors import BadRequest
+from woollama.providers import split_model
 from woollama.routing.router import Router
 from woollama.surfaces.http import json_object
 
@@ -63,25 +64,32 @@ def _text_of(content: Any) -> str:
 async def create(request: Request) -> Response:
     body = await json_object(request)
     model = body.get("model")
-    if not isinstance(model, str) or "/" not in model:
+    if not isinstance(model, str) or not model:
         raise BadRequest(
             "`model` is required: the <provider>/<model> or woollama/<recipe> this "
             "conversation talks to (with the openai SDK: extra_body={'model': ...})",
             param="model",
         )
+    split_model(model)  # "/m1" and "m1/" name no provider or no model
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise BadRequest("`metadata` must be an object", param="metadata")
-    conv, created = await _conversations(request).create(
+    conversations = _conversations(request)
+    key = _optional_str(body, "key")
+    # Refused before anything is created, so a 400 leaves nothing behind.
+    if body.get("items") and (key is None or conversations.table.by_key(key) is None):
+        raise BadRequest("initial `items` are not supported; send them as the first turn",
+                         param="items")  # fmt: skip
+    conv, created = await conversations.create(
         model,
         backend=_optional_str(body, "backend"),
         metadata=metadata,
         title=_optional_str(body, "title"),
-        key=_optional_str(body, "key"),
+        key=key,
     )
-    if created and body.get("items"):
-        raise BadRequest("initial `items` are not supported; send them as the first turn")
-    return JSONResponse(conversation_object(conv))
+    # 201 for a new conversation, as the original woollama answers; 200 for the one
+    # an existing `key` names.
+    return JSONResponse(conversation_object(conv), status_code=201 if created else 200)
 
 
 def _optional_str(body: dict[str, Any], name: str) -> str | None:
@@ -125,8 +133,7 @@ async def update(request: Request) -> Response:
     metadata = body.get("metadata")
     if not isinstance(metadata, dict):
         raise BadRequest("`metadata` (an object) is required", param="metadata")
-    table = _conversations(request).table
-    conv = table.update(table.get(request.path_params["conv_id"]), metadata=metadata)
+    conv = _conversations(request).set_metadata(request.path_params["conv_id"], metadata)
     return JSONResponse(conversation_object(conv))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from woollama.errors import WoollamaError
+from woollama.errors import BadRequest, WoollamaError
 from woollama.providers.openai_wire import DONE, ChunkStream, completion, sse
 from woollama.recipes import Done, Event, TextDelta
 from woollama.routing.router import Router
@@ -18,6 +18,8 @@ from woollama.surfaces.http import unless_disconnected
 async def recipe_chat(
     request: Request, router: Router, name: str, body: dict[str, Any]
 ) -> Response:
+    router.recipe_config(name)  # an unknown recipe is a 404 whatever the body says
+    _check_messages(body.get("messages"))
     runner = await router.recipe_runner(name)
     model = f"woollama/{name}"
     if not body.get("stream"):
@@ -34,6 +36,18 @@ async def recipe_chat(
     chunks = _sse(events, first, ChunkStream(model, include_usage))
     return StreamingResponse(chunks, media_type="text/event-stream",
                              headers={"cache-control": "no-cache"})  # fmt: skip
+
+
+def _check_messages(messages: Any) -> None:
+    # A pass-through leaves this to the backend; a recipe builds its requests from
+    # these messages itself, so it must refuse what is not a list of messages.
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("`messages` must be a non-empty list of message objects",
+                         param="messages")  # fmt: skip
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise BadRequest(f"messages[{index}] must be an object with a string `role`",
+                             param=f"messages[{index}]")  # fmt: skip
 
 
 async def _final(events: AsyncIterator[Event]) -> Done:
