@@ -50,6 +50,8 @@ lint: install
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/relay_costs.py
+	$(PY) bench/messages.py
 	$(PY) bench/recipes.py
 
 # Re-pin every dependency after editing pyproject.toml.

@@ -8,7 +8,7 @@ translate errors in one place instead of guessing at each call site.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 
@@ -88,17 +88,25 @@ class BackendTimeout(WoollamaError):
 
 
 class UpstreamError(WoollamaError):
-    """A backend answered with an error of its own; relayed with its status and body."""
+    """A backend answered with an error of its own; relayed with its status and body,
+    and with the headers that tell a client when to retry (`Retry-After`, rate limits)."""
 
     error_type = "upstream_error"
 
-    def __init__(self, status: int, body: dict[str, Any], provider: str):
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any],
+        provider: str,
+        headers: Mapping[str, str] | None = None,
+    ):
         err = body.get("error") if isinstance(body.get("error"), dict) else {}
         message = str(err.get("message") or f"{provider} answered HTTP {status}")
         super().__init__(message, code=err.get("code"))
         self.status = status
         self.body = body
         self.provider = provider
+        self.headers: dict[str, str] = dict(headers or {})
 
     def to_body(self) -> dict[str, Any]:
         return self.body

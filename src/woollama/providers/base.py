@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from woollama.errors import UpstreamError, WoollamaError, error_body
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+# What a client needs from a backend's error to back off as the backend asked; the
+# openai and anthropic SDKs read these. Everything else about the backend's
+# answer (its server, cookies, request ids) stays behind the router.
+_BACKOFF_HEADERS = frozenset({"retry-after", "retry-after-ms"})
+_BACKOFF_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
 
 class Upstream(Protocol):
@@ -18,6 +27,9 @@ class Upstream(Protocol):
 
     status: int
     content_type: str
+    # On an error answer, the backend's back-off headers (see `backoff_headers`),
+    # to be relayed with the error; NO_HEADERS otherwise.
+    headers: Mapping[str, str]
 
     async def read(self) -> bytes: ...
 
@@ -48,17 +60,30 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def upstream_error(status: int, raw: bytes, provider: str) -> WoollamaError:
-    """A backend's error answer as our error: its JSON error body kept, anything else wrapped."""
+def backoff_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """The `Retry-After` and rate-limit headers among a backend's answer headers."""
+    kept = {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower() in _BACKOFF_HEADERS or name.lower().startswith(_BACKOFF_PREFIXES)
+    }
+    return kept or NO_HEADERS
+
+
+def upstream_error(
+    status: int, raw: bytes, provider: str, headers: Mapping[str, str] = NO_HEADERS
+) -> WoollamaError:
+    """A backend's error answer as our error: its JSON error body kept, anything else
+    wrapped; `headers` (the answer's back-off headers) go to the client with it."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return UpstreamError(status, body, provider)
+        return UpstreamError(status, body, provider, headers)
     if isinstance(body, dict) and isinstance(body.get("error"), str):  # Ollama's shape
         message = f"provider {provider!r}: {body['error']}"
-        return UpstreamError(status, error_body(message, "upstream_error"), provider)
+        return UpstreamError(status, error_body(message, "upstream_error"), provider, headers)
     snippet = raw[:200].decode("utf-8", "replace").strip()
     message = f"provider {provider!r} answered HTTP {status}" + (f": {snippet}" if snippet else "")
-    return UpstreamError(status, error_body(message, "upstream_error"), provider)
+    return UpstreamError(status, error_body(message, "upstream_error"), provider, headers)

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from woollama.errors import BackendError, BackendTimeout
+from woollama.providers.base import NO_HEADERS, backoff_headers
 from woollama.providers.http import HttpProvider
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ class AiohttpUpstream:
         self._provider = provider
         self.status = response.status
         self.content_type = response.headers.get("content-type", "")
+        # Only an error is relayed with headers, so a success skips the scan.
+        self.headers = backoff_headers(response.headers) if self.status >= 400 else NO_HEADERS
 
     async def read(self) -> bytes:
         try:

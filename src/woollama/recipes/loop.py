@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from woollama.config.models import RecipeConfig
-from woollama.errors import BackendError, WoollamaError
-from woollama.providers import Provider, upstream_error
+from woollama.errors import BackendError, BadRequest, WoollamaError
+from woollama.providers import Provider, Upstream, upstream_error
 from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.sse import SSEDecoder
 from woollama.recipes.allowlist import allowed_tools, first_tool_choice
@@ -54,7 +54,23 @@ class RecipeRunner:
         self.allowed = await allowed_tools(self.name, self.recipe, self.registry)
         return self
 
-    async def run(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[Event]:
+    async def run(
+        self,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        client_tools: Sequence[dict[str, Any]] = (),
+    ) -> AsyncIterator[Event]:
+        """`client_tools` (OpenAI function tools) are offered beside the recipe's; a
+        turn that calls one ends the run with `Done.client_calls`."""
+        client_names = {t["function"]["name"] for t in client_tools}
+        clash = sorted(client_names & set(self.allowed))
+        if clash:
+            raise BadRequest(
+                f"tools: {clash[0]!r} is also a tool of recipe {self.name!r}; "
+                "rename the client's tool",
+                param="tools",
+            )
         if isinstance(self.provider, ClaudeCodeProvider) and self.allowed:
             # Claude Code runs the tool loop itself, confined to this recipe's tools.
             text, usage = await self.provider.delegate(
@@ -83,8 +99,9 @@ class RecipeRunner:
         usage = {key: 0 for key in _USAGE_KEYS}
         for turn in range(1, self.recipe.max_turns + 1):
             request = {**base, **params, "model": self.model, "messages": messages}
-            if self.allowed:
+            if self.allowed or client_tools:
                 request["tools"] = [e.as_openai_tool() for e in self.allowed.values()]
+                request["tools"] += client_tools
                 if turn == 1 and first_choice is not None:
                     request["tool_choice"] = first_choice
             assembler = TurnAssembler()
@@ -99,6 +116,12 @@ class RecipeRunner:
             content = "".join(assembler.content)
             if not calls:
                 yield Done(content, assembler.finish_reason or "stop", usage, turns=turn)
+                return
+            mine = [c for c in calls if c["function"]["name"] in client_names]
+            if mine:
+                # The client runs its tools and continues with their results; recipe
+                # calls of the same turn are left for the model to make again then.
+                yield Done(content, "tool_calls", usage, turns=turn, client_calls=tuple(mine))
                 return
             # Some engines reject a null assistant content; an empty string is accepted by all.
             messages.append({"role": "assistant", "content": content, "tool_calls": calls})
@@ -125,7 +148,7 @@ class RecipeRunner:
         finally:
             await upstream.aclose()
         if upstream.status >= 400:
-            raise _turn_error(upstream.status, raw, self.provider.name)
+            raise _turn_error(upstream, raw, self.provider.name)
         try:
             answer = json.loads(raw)
             choice = answer["choices"][0]
@@ -159,7 +182,7 @@ class RecipeRunner:
         upstream = await self.provider.open("/chat/completions", request)
         try:
             if upstream.status >= 400:
-                raise _turn_error(upstream.status, await upstream.read(), self.provider.name)
+                raise _turn_error(upstream, await upstream.read(), self.provider.name)
             decoder = SSEDecoder()
             async for chunk in upstream.iter_bytes():
                 for event in decoder.feed(chunk):
@@ -204,9 +227,9 @@ class RecipeRunner:
                           result.structured_content)  # fmt: skip
 
 
-def _turn_error(status: int, raw: bytes, provider: str) -> WoollamaError:
-    error = upstream_error(status, raw, provider)
-    if status >= 500:
+def _turn_error(upstream: Upstream, raw: bytes, provider: str) -> WoollamaError:
+    error = upstream_error(upstream.status, raw, provider, upstream.headers)
+    if upstream.status >= 500:
         # The backend failed, not woollama: a recipe reports that as a bad gateway.
         return BackendError(f"provider {provider!r} failed during the recipe: {error.message}")
     return error

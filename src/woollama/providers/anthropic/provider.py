@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from woollama.errors import BackendError, Unsupported
@@ -20,7 +20,8 @@ from woollama.providers.anthropic.translate import (
     to_openai_error,
     to_openai_response,
 )
-from woollama.providers.http import HttpProvider
+from woollama.providers.base import NO_HEADERS
+from woollama.providers.http import HttpProvider, post_json
 from woollama.providers.openai_compat import AiohttpUpstream
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,16 @@ _JSON = "application/json"
 class BufferedUpstream:
     """An answer already in hand (an error body read up front)."""
 
-    def __init__(self, status: int, body: bytes, content_type: str = _JSON):
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = _JSON,
+        headers: Mapping[str, str] = NO_HEADERS,
+    ):
         self.status = status
         self.content_type = content_type
+        self.headers = headers
         self._body = body
 
     async def read(self) -> bytes:
@@ -50,6 +58,7 @@ class CompletionUpstream:
     """A non-streamed Messages answer, read and translated on `read()`."""
 
     content_type = _JSON
+    headers = NO_HEADERS
 
     def __init__(self, raw: AiohttpUpstream, provider: str, model: str):
         self.status = raw.status
@@ -82,6 +91,7 @@ class StreamUpstream:
     """A streamed Messages answer, translated chunk by chunk as it arrives."""
 
     content_type = "text/event-stream"
+    headers = NO_HEADERS
 
     def __init__(self, raw: AiohttpUpstream, converter: StreamConverter):
         self.status = raw.status
@@ -138,10 +148,31 @@ class AnthropicProvider(HttpProvider):
                 status, error = to_openai_error(raw.status, await raw.read(), self.name)
             finally:
                 await raw.aclose()
-            return BufferedUpstream(status, json.dumps(error).encode())
+            return BufferedUpstream(status, json.dumps(error).encode(), headers=raw.headers)
         model = str(body.get("model", ""))
         if request.get("stream") is True:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             converter = StreamConverter(model, self.name, include_usage=include_usage)
             return StreamUpstream(raw, converter)
         return CompletionUpstream(raw, self.name, model)
+
+    async def open_native(
+        self, path: str, body: dict[str, Any], *, beta: str | None = None
+    ) -> AiohttpUpstream:
+        """A Messages API request sent as the client wrote it (`path` like "/messages"),
+        for clients that speak Anthropic themselves; the answer is not translated."""
+        headers = self._headers()
+        if beta:
+            headers["anthropic-beta"] = beta
+        request = {**self.config.extra_body, **body} if path == "/messages" else body
+        response = await post_json(
+            self._session,
+            self.config.base_url + path,
+            request,
+            headers=headers,
+            proxy=self._proxy,
+            provider=self.name,
+            base_url=self.config.base_url,
+            read_timeout=self.config.timeout,
+        )
+        return AiohttpUpstream(response, self.name)

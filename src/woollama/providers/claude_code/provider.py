@@ -28,6 +28,7 @@ from typing import Any
 
 from woollama.config.models import McpServerConfig
 from woollama.errors import BackendError, BadRequest, Unsupported
+from woollama.providers.base import NO_HEADERS
 from woollama.providers.claude_code import args
 from woollama.providers.claude_code.run import (
     CliResult,
@@ -47,6 +48,8 @@ _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 class ReadyUpstream:
     """An answer already complete in memory, seen through the `Upstream` protocol."""
+
+    headers = NO_HEADERS
 
     def __init__(self, chunks: list[bytes], content_type: str):
         self.status = 200

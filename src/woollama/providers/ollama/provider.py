@@ -44,6 +44,7 @@ class OllamaUpstream:
         self._provider = provider
         self._stream = stream
         self.status = upstream.status
+        self.headers = upstream.headers
         streaming = stream is not None and upstream.status < 400
         self.content_type = "text/event-stream" if streaming else "application/json"
 

@@ -7,12 +7,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from woollama.errors import NotFound, Unsupported
+from woollama.errors import NotFound, Unsupported, UpstreamError
 from woollama.providers import split_model
 from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.http import json_object
 from woollama.surfaces.openai.recipe import recipe_chat
-from woollama.surfaces.openai.relay import relay
+from woollama.surfaces.openai.relay import fetch, relay, relayed_error, unless_gone
 
 
 def _router(request: Request) -> Router:
@@ -40,6 +40,14 @@ class PassThrough:
         self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        except UpstreamError as exc:
+            if not exc.headers:
+                raise  # the shared handler answers it the same way
+            await relayed_error(exc, scope)(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         body = await json_object(request)
         router = _router(request)
@@ -53,8 +61,14 @@ class PassThrough:
             return
         provider = router.provider(provider_name, body["model"])
         body["model"] = bare
-        upstream = await provider.open(self.endpoint, body)
-        await relay(upstream, provider.name, scope, receive, send)
+        # A whole answer (or a stream's first byte) can take minutes; a client that
+        # gives up meanwhile must stop the backend's work, not leave it running to its
+        # end. Once a stream flows, the relay closes it when the client leaves.
+        fetched = await unless_gone(receive, fetch(provider, self.endpoint, body))
+        if fetched is None:
+            await Response(status_code=499)(scope, receive, send)  # nobody is left to answer
+            return
+        await relay(fetched, provider.name, scope, receive, send)
 
 
 ROUTES = [

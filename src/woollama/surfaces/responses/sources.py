@@ -33,7 +33,8 @@ async def provider_signals(
     upstream = await provider.open("/chat/completions", chat)
     try:
         if upstream.status >= 400:
-            raise upstream_error(upstream.status, await upstream.read(), provider.name)
+            raw = await upstream.read()
+            raise upstream_error(upstream.status, raw, provider.name, upstream.headers)
         if upstream.content_type.startswith("text/event-stream"):
             async for signal in _chat_stream(upstream.iter_bytes(), provider.name):
                 yield signal

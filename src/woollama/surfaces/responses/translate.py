@@ -98,6 +98,11 @@ def plan_request(body: dict[str, Any]) -> ResponsePlan:
     echo["text"] = _text(body.get("text"), chat)
     echo["reasoning"] = _reasoning(body.get("reasoning"), chat)
     echo["metadata"] = _metadata(body.get("metadata"))
+    # Ollama's own knobs (num_ctx, ...), as on chat completions: the Ollama provider
+    # takes a request that has them to its native API, which is the only one that reads them.
+    options = _optional(body, "options", dict, "an object like {num_ctx: 8192}")
+    if options is not None:
+        chat["options"] = options
     user = _optional(body, "user", str, "a string")
     echo["user"] = user
     if user is not None:
