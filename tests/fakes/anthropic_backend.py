@@ -329,6 +329,15 @@ class _App:
             page = {"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]}
             await answer(200, page)
             return
+        if method == "POST" and path == "/v1/messages/count_tokens":
+            # The real endpoint counts tokens; words are a stand-in a test can predict.
+            counted = {**body, "max_tokens": 1} if isinstance(body, dict) else body
+            if (problem := _validate(counted)) is not None:
+                await reject(400, "invalid_request_error", problem)
+                return
+            prompt = " ".join(_text_of(m.get("content")) for m in body["messages"])
+            await answer(200, {"input_tokens": len(prompt.split())})
+            return
         if not (method == "POST" and path == "/v1/messages"):
             await reject(404, "not_found_error", "Not found")
             return

@@ -36,6 +36,9 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
         _read("inferencers.toml", None, env, sources), "inferencers.toml", "inferencers"
     )
     user_inf = _read("inferencers.toml", directory, env, sources, optional=True)
+    aliases = (user_inf or {}).pop("aliases", {})
+    if not isinstance(aliases, dict):
+        raise ConfigError('inferencers.toml: `aliases` must be a table of "name" = ["p/model"]')
     merged = {name: dict(fields) for name, fields in builtin.items()}
     if user_inf is not None:
         for name, fields in _table(user_inf, "inferencers.toml", "inferencers").items():
@@ -79,6 +82,7 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
             inferencers=inferencers,
             recipes=recipe_models,
             mcp=mcp,
+            aliases=aliases,
             sources=sources,
             notes=tuple(notes),
         )

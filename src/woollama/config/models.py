@@ -187,6 +187,9 @@ class Config(_Strict):
     inferencers: dict[str, InferencerConfig]
     recipes: dict[str, RecipeConfig]
     mcp: McpConfig
+    # `[aliases]` of inferencers.toml: a model name (or glob) -> `<provider>/<model>`
+    # targets, first one used; the rest are kept for fallbacks.
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict)  # file kind -> path or "bundled"
     notes: tuple[str, ...] = ()  # what loading decided that a user should hear about
 
@@ -196,4 +199,18 @@ class Config(_Strict):
         for name in value:
             if not _PROVIDER_NAME.match(name) or name in ("woollama",):
                 raise ValueError(f"provider name {name!r} is reserved or has a '/' in it")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_targets(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, targets in value.items():
+            if not targets:
+                raise ValueError(f"alias {name!r} needs at least one <provider>/<model> target")
+            for target in targets:
+                provider, sep, model = target.partition("/")
+                if not sep or not provider or not model:
+                    raise ValueError(
+                        f"alias {name!r}: target must be <provider>/<model> (got {target!r})"
+                    )
         return value

@@ -33,6 +33,9 @@ class Done:
     finish_reason: str
     usage: dict[str, int] = field(default_factory=dict)
     turns: int = 1
+    # The client's own tools the model called (OpenAI tool calls): the turn ends and
+    # they go back to the client, which runs them; never run inside woollama.
+    client_calls: tuple[dict[str, Any], ...] = ()
 
 
 Event = TextDelta | ToolCalled | ToolResult | Done

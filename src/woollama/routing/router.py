@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from woollama.recipes import RecipeRunner
 from woollama.tools import Health, ToolRegistry
 
 RECIPE_PROVIDER = "woollama"
+ANTHROPIC = "anthropic"  # where a bare `claude-…` name goes when no alias claims it
 CLAUDE_CODE = "claude-code"  # the local `claude` CLI, present without any configuration
 
 
@@ -44,6 +46,29 @@ class Router:
                 code="model_not_found",
             )
         return provider
+
+    def resolve_alias(self, model: str) -> str | None:
+        """The `<provider>/<model>` an `[aliases]` entry gives `model`, or None.
+
+        An exact key wins over globs; globs are tried in the order the file lists them.
+        """
+        aliases = self.config.aliases
+        if model in aliases:
+            return aliases[model][0]
+        for pattern, targets in aliases.items():
+            if fnmatch.fnmatchcase(model, pattern):
+                return targets[0]
+        return None
+
+    def resolve_model(self, model: str) -> str:
+        """What a client's `model` means: an alias's target, a bare `claude-…` name on
+        the anthropic provider, or the name itself (`<provider>/<model>`, a recipe)."""
+        target = self.resolve_alias(model)
+        if target is not None:
+            return target
+        if "/" not in model and model.startswith("claude-"):
+            return f"{ANTHROPIC}/{model}"
+        return model
 
     async def models(self) -> list[dict[str, Any]]:
         """Every provider's models and every recipe, as OpenAI model objects; one

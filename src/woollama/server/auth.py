@@ -1,17 +1,23 @@
-"""Bearer-token auth for TCP clients when WOOLLAMA_TOKEN is set."""
+"""Token auth for TCP clients when WOOLLAMA_TOKEN is set."""
 
 from __future__ import annotations
 
 import hmac
+import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from woollama.errors import Unauthorized
 from woollama.server.asgi_util import header, is_unix_socket, send_error
+from woollama.surfaces.anthropic.errors import error_body
 
 
 class BearerAuth:
-    """Requires `Authorization: Bearer <token>` on TCP; the 0600 socket is trusted."""
+    """Requires the token on TCP; the 0600 socket is trusted.
+
+    `Authorization: Bearer <token>` is how OpenAI clients send it; Anthropic's SDKs
+    and Claude Code send their key as `x-api-key`, which counts the same.
+    """
 
     def __init__(self, app: ASGIApp, token: str):
         self.app = app
@@ -22,17 +28,31 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         scheme, _, given = (header(scope, b"authorization") or "").partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("latin-1"), self._token
-        )
-        if not ok:
-            reason = "missing" if not scheme else "invalid"
-            await send_error(
-                send,
-                Unauthorized(
-                    f"{reason} bearer token: send Authorization: Bearer <WOOLLAMA_TOKEN>",
-                    code="invalid_api_key",
-                ),
-            )
+        api_key = header(scope, b"x-api-key")
+        if scheme.lower() == "bearer" and self._matches(given):
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if api_key is not None and self._matches(api_key):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing" if not scheme and api_key is None else "invalid"
+        error = Unauthorized(
+            f"{reason} token: send Authorization: Bearer <WOOLLAMA_TOKEN> "
+            "(or x-api-key: <WOOLLAMA_TOKEN>)",
+            code="invalid_api_key",
+        )
+        if str(scope.get("path", "")).startswith("/v1/messages"):
+            await _send_anthropic_error(send, error)
+            return
+        await send_error(send, error)
+
+    def _matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.strip().encode("latin-1"), self._token)
+
+
+async def _send_anthropic_error(send: Send, exc: Unauthorized) -> None:
+    # The Messages routes answer in Anthropic's error shape, the guard included.
+    body = json.dumps(error_body(exc)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
