@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,3 +40,11 @@ class Done:
 
 
 Event = TextDelta | ToolCalled | ToolResult | Done
+
+
+async def final_answer(events: AsyncIterator[Event]) -> Done:
+    """Drain a non-streamed run to its answer."""
+    async for event in events:
+        if isinstance(event, Done):
+            return event
+    raise AssertionError("the recipe loop ends with Done or raises")

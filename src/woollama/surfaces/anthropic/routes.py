@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from woollama.errors import BackendError, BadRequest, WoollamaError
 from woollama.providers import Provider, Upstream, split_model, upstream_error
 from woollama.providers.anthropic.provider import AnthropicProvider
-from woollama.recipes import Done, Event, TextDelta
+from woollama.recipes import Done, Event, TextDelta, final_answer
 from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.anthropic.errors import error_event, error_response
 from woollama.surfaces.anthropic.stream import ChunkTranslator, EventWriter
@@ -188,7 +188,7 @@ async def _recipe(request: Request, router: Router, name: str, body: dict[str, A
     client_tools = chat.get("tools") or []
     if not chat.get("stream"):
         run = runner.run(chat, stream=False, client_tools=client_tools)
-        done = await unless_disconnected(request, _final(run))
+        done = await unless_disconnected(request, final_answer(run))
         if done is None:  # nobody is left to answer
             return Response(status_code=499)
         reply = {"content": done.content, "tool_calls": list(done.client_calls)}
@@ -199,13 +199,6 @@ async def _recipe(request: Request, router: Router, name: str, body: dict[str, A
     # Awaited before any header goes out, so a recipe that fails at once gets a status.
     first = await anext(events)
     return _event_stream(_recipe_events(events, first, EventWriter(model)))
-
-
-async def _final(events: AsyncIterator[Event]) -> Done:
-    async for event in events:
-        if isinstance(event, Done):
-            return event
-    raise AssertionError("the recipe loop ends with Done or raises")
 
 
 async def _recipe_events(

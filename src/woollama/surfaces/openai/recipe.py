@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from woollama.errors import BadRequest, WoollamaError
 from woollama.providers.openai_wire import DONE, ChunkStream, completion, sse
-from woollama.recipes import Done, Event, TextDelta
+from woollama.recipes import Done, Event, TextDelta, final_answer
 from woollama.routing.router import Router
 from woollama.surfaces.http import unless_disconnected
 
@@ -23,7 +23,7 @@ async def recipe_chat(
     runner = await router.recipe_runner(name)
     model = f"woollama/{name}"
     if not body.get("stream"):
-        done = await unless_disconnected(request, _final(runner.run(body, stream=False)))
+        done = await unless_disconnected(request, final_answer(runner.run(body, stream=False)))
         if done is None:  # nobody is left to answer
             return Response(status_code=499)
         message = {"role": "assistant", "content": done.content}
@@ -48,13 +48,6 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise BadRequest(f"messages[{index}] must be an object with a string `role`",
                              param=f"messages[{index}]")  # fmt: skip
-
-
-async def _final(events: AsyncIterator[Event]) -> Done:
-    async for event in events:
-        if isinstance(event, Done):
-            return event
-    raise AssertionError("the recipe loop ends with Done or raises")
 
 
 async def _sse(
