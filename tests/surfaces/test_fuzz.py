@@ -27,6 +27,8 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 RECIPES = '[recipes.helper]\ninferencer = "fake/fake-model"\ndescription = "helps"\n'
 FUZZ = settings(
     max_examples=60,
+    # The same examples on every run, so CI is repeatable; explore with --hypothesis-seed.
+    derandomize=True,
     deadline=None,
     database=None,  # nothing written into the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -151,7 +151,7 @@ class AnthropicProvider(HttpProvider):
             return BufferedUpstream(status, json.dumps(error).encode(), headers=raw.headers)
         model = str(body.get("model", ""))
         if request.get("stream") is True:
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = _include_usage(body.get("stream_options"))
             converter = StreamConverter(model, self.name, include_usage=include_usage)
             return StreamUpstream(raw, converter)
         return CompletionUpstream(raw, self.name, model)
@@ -176,3 +176,8 @@ class AnthropicProvider(HttpProvider):
             read_timeout=self.config.timeout,
         )
         return AiohttpUpstream(response, self.name)
+
+
+def _include_usage(options: object) -> bool:
+    # A client's malformed stream_options means no usage chunk, not a crash.
+    return isinstance(options, dict) and bool(options.get("include_usage"))

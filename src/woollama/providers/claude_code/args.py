@@ -214,8 +214,10 @@ def render(messages: Any, system: str = "") -> tuple[str, str]:
 
 def _turn_text(role: Any, text: str, message: dict[str, Any]) -> str:
     if role == "assistant":
-        functions = [c.get("function") for c in message.get("tool_calls") or []
-                     if isinstance(c, dict)]  # fmt: skip
+        tool_calls = message.get("tool_calls") or []
+        if not isinstance(tool_calls, list):
+            raise BadRequest("`tool_calls` must be a list", param="messages")
+        functions = [c.get("function") for c in tool_calls if isinstance(c, dict)]
         calls = [
             f"[called tool {f.get('name')!s} with {f.get('arguments')!s}]"
             for f in functions

@@ -98,7 +98,12 @@ class OllamaProvider(OpenAICompatProvider):
         request = to_ollama_chat(merged)
         stream = None
         if request["stream"]:
-            include_usage = bool((merged.get("stream_options") or {}).get("include_usage"))
+            include_usage = _include_usage(merged.get("stream_options"))
             stream = StreamTranslator(str(request["model"]), include_usage=include_usage)
         response = await self._post(NATIVE_CHAT, request, root=ollama_root(self.config.base_url))
         return OllamaUpstream(AiohttpUpstream(response, self.name), self.name, stream)
+
+
+def _include_usage(options: object) -> bool:
+    # A client's malformed stream_options means no usage chunk, not a crash.
+    return isinstance(options, dict) and bool(options.get("include_usage"))

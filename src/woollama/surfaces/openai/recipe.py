@@ -28,7 +28,10 @@ async def recipe_chat(
             return Response(status_code=499)
         message = {"role": "assistant", "content": done.content}
         return JSONResponse(completion(model, message, done.finish_reason, done.usage))
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise BadRequest("`stream_options` must be an object", param="stream_options")
+    include_usage = bool(options.get("include_usage"))
     events = runner.run(body, stream=True)
     # The first event is awaited before any header is sent, so a recipe that fails
     # at once (backend down, bad key) still gets a proper HTTP status.
