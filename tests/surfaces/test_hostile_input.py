@@ -238,3 +238,21 @@ def test_a_chunked_body_under_the_limit_goes_through(rig: Rig, fake: FakeOpenAI)
     assert response.status_code == 200, response.text[:300]
     sent = fake.requests[-1].body["messages"][0]["content"]
     assert len(sent) == 3 * MiB - len(CHUNKED_PREFIX) - len(CHUNKED_SUFFIX)
+
+
+@pytest.mark.parametrize("options", [b"[]", b"true", b"1"])
+def test_recipe_stream_options_of_the_wrong_type_are_a_400(rig: Rig, options: bytes):
+    body = (
+        b'{"model": "woollama/helper", "stream": true, "stream_options": '
+        + options
+        + b', "messages": [{"role": "user", "content": "hi"}]}'
+    )
+    assert_openai_error(post(rig, "/v1/chat/completions", body), 400, "stream_options")
+
+
+def test_assistant_tool_calls_of_the_wrong_type_are_a_400_for_claude_code(rig: Rig):
+    body = (
+        b'{"model": "claude-code/haiku", "messages": [{"role": "assistant", "content": "",'
+        b' "tool_calls": 1}, {"role": "user", "content": "hi"}]}'
+    )
+    assert_openai_error(post(rig, "/v1/chat/completions", body), 400, "tool_calls")
