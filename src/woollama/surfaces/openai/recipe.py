@@ -28,7 +28,8 @@ async def recipe_chat(
             return Response(status_code=499)
         message = {"role": "assistant", "content": done.content}
         return JSONResponse(completion(model, message, done.finish_reason, done.usage))
-    options = body.get("stream_options") or {}
+    options = body.get("stream_options")
+    options = {} if options is None else options
     if not isinstance(options, dict):
         raise BadRequest("`stream_options` must be an object", param="stream_options")
     include_usage = bool(options.get("include_usage"))
