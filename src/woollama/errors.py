@@ -21,6 +21,7 @@ class WoollamaError(Exception):
         self.message = message
         self.code = code
         self.param = param
+        self.headers: dict[str, str] = {}  # sent with the error answer (e.g. Retry-After)
 
     def to_body(self) -> dict[str, Any]:
         return error_body(self.message, self.error_type, self.code, self.param)
@@ -106,7 +107,7 @@ class UpstreamError(WoollamaError):
         self.status = status
         self.body = body
         self.provider = provider
-        self.headers: dict[str, str] = dict(headers or {})
+        self.headers = dict(headers or {})
 
     def to_body(self) -> dict[str, Any]:
         return self.body

@@ -77,3 +77,9 @@ class ChunkStream:
             "model": self.model,
             "choices": choices,
         }
+
+
+def include_usage(options: object) -> bool:
+    """Whether a client's `stream_options` asks for a usage chunk; a malformed value
+    means no usage chunk, not a crash."""
+    return isinstance(options, dict) and bool(options.get("include_usage"))

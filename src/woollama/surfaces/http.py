@@ -201,8 +201,10 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
 
 
 def error_response(exc: WoollamaError) -> JSONResponse:
-    headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["www-authenticate"] = "Bearer"
+    return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers or None)
 
 
 async def on_woollama_error(request: Request, exc: Exception) -> Response:

@@ -23,6 +23,7 @@ from woollama.providers.anthropic.translate import (
 from woollama.providers.base import NO_HEADERS
 from woollama.providers.http import HttpProvider, post_json
 from woollama.providers.openai_compat import AiohttpUpstream
+from woollama.providers.openai_wire import include_usage
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ class AnthropicProvider(HttpProvider):
             return BufferedUpstream(status, json.dumps(error).encode(), headers=raw.headers)
         model = str(body.get("model", ""))
         if request.get("stream") is True:
-            include_usage = _include_usage(body.get("stream_options"))
-            converter = StreamConverter(model, self.name, include_usage=include_usage)
+            usage = include_usage(body.get("stream_options"))
+            converter = StreamConverter(model, self.name, include_usage=usage)
             return StreamUpstream(raw, converter)
         return CompletionUpstream(raw, self.name, model)
 
@@ -176,8 +177,3 @@ class AnthropicProvider(HttpProvider):
             read_timeout=self.config.timeout,
         )
         return AiohttpUpstream(response, self.name)
-
-
-def _include_usage(options: object) -> bool:
-    # A client's malformed stream_options means no usage chunk, not a crash.
-    return isinstance(options, dict) and bool(options.get("include_usage"))

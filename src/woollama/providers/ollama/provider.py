@@ -24,6 +24,7 @@ from woollama.providers.ollama.translate import (
     wants_native,
 )
 from woollama.providers.openai_compat import AiohttpUpstream, OpenAICompatProvider
+from woollama.providers.openai_wire import include_usage
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,7 @@ class OllamaProvider(OpenAICompatProvider):
         request = to_ollama_chat(merged)
         stream = None
         if request["stream"]:
-            include_usage = _include_usage(merged.get("stream_options"))
-            stream = StreamTranslator(str(request["model"]), include_usage=include_usage)
+            usage = include_usage(merged.get("stream_options"))
+            stream = StreamTranslator(str(request["model"]), include_usage=usage)
         response = await self._post(NATIVE_CHAT, request, root=ollama_root(self.config.base_url))
         return OllamaUpstream(AiohttpUpstream(response, self.name), self.name, stream)
-
-
-def _include_usage(options: object) -> bool:
-    # A client's malformed stream_options means no usage chunk, not a crash.
-    return isinstance(options, dict) and bool(options.get("include_usage"))

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from woollama.errors import BackendError, UpstreamError, WoollamaError
+from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Provider, Upstream, upstream_error
 from woollama.providers.openai_wire import sse
 
@@ -138,18 +138,6 @@ def is_json(raw: bytes) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
-
-
-def relayed_error(exc: UpstreamError, scope: Scope) -> Response:
-    """The backend's error as the client gets it, with the headers it came with.
-
-    The shared error handler answers with our status and body only; a backend's
-    `Retry-After` and rate-limit headers must reach the client too, or its SDK
-    retries blindly instead of when the backend asked.
-    """
-    if exc.status >= 500:
-        log.warning("%s %s -> %d: %s", scope["method"], scope["path"], exc.status, exc.message)
-    return JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers)
 
 
 async def _forward(upstream: Upstream, provider: str) -> AsyncIterator[bytes]:

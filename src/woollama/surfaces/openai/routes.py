@@ -7,12 +7,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from woollama.errors import NotFound, Unsupported, UpstreamError
+from woollama.errors import NotFound, Unsupported
 from woollama.providers import split_model
 from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.http import json_object
 from woollama.surfaces.openai.recipe import recipe_chat
-from woollama.surfaces.openai.relay import fetch, relay, relayed_error, unless_gone
+from woollama.surfaces.openai.relay import fetch, relay, unless_gone
 
 
 def _router(request: Request) -> Router:
@@ -40,14 +40,6 @@ class PassThrough:
         self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._serve(scope, receive, send)
-        except UpstreamError as exc:
-            if not exc.headers:
-                raise  # the shared handler answers it the same way
-            await relayed_error(exc, scope)(scope, receive, send)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         body = await json_object(request)
         router = _router(request)

@@ -17,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from woollama.errors import BackendError, UpstreamError
+from woollama.errors import BackendError
 from woollama.providers import split_model
 from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.http import json_object, unless_disconnected
-from woollama.surfaces.openai.relay import relayed_error
 from woollama.surfaces.responses.output import envelope
 from woollama.surfaces.responses.sources import provider_signals, recipe_signals
 from woollama.surfaces.responses.stateful import run_turn
@@ -33,15 +32,6 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 async def create_response(request: Request) -> Response:
-    try:
-        return await _create(request)
-    except UpstreamError as exc:
-        if not exc.headers:
-            raise  # the shared handler answers it the same way
-        return relayed_error(exc, request.scope)
-
-
-async def _create(request: Request) -> Response:
     plan = plan_request(await json_object(request))
     router: Router = request.app.state.router
     if plan.state is not None:
