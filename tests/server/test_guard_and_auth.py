@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anthropic
 import openai
 import pytest
 
@@ -68,6 +69,20 @@ def test_guard_applies_to_post_routes_too(guarded: Woollama):
         "/v1/chat/completions", headers={**AUTH, "Origin": "https://evil.example.com"}, json={}
     )
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("headers", [{"Host": "evil.example.com"},
+                                     {"Origin": "https://evil.example.com"}])  # fmt: skip
+def test_the_guard_answers_the_messages_routes_in_anthropics_shape(
+    guarded: Woollama, headers: dict[str, str]
+):
+    client = anthropic.Anthropic(base_url=f"http://{guarded.address}", api_key="s3cret-token",
+                                 max_retries=0, default_headers=headers)  # fmt: skip
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        client.messages.create(model="x/y", max_tokens=1, messages=[{"role": "user",
+                                                                    "content": "hi"}])  # fmt: skip
+    assert info.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
+    assert "not" in info.value.body["error"]["message"]  # type: ignore[index]
 
 
 @pytest.mark.parametrize(

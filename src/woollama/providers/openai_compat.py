@@ -11,6 +11,7 @@ import aiohttp
 from woollama.errors import BackendError, BackendTimeout
 from woollama.providers.base import NO_HEADERS, backoff_headers
 from woollama.providers.http import HttpProvider
+from woollama.providers.tokenizer import TokenCount, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class AiohttpUpstream:
 
 
 class OpenAICompatProvider(HttpProvider):
+    _tokenizer: Tokenizer | None = None
+
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
         key = self._api_key()
@@ -64,3 +67,11 @@ class OpenAICompatProvider(HttpProvider):
         if self.config.extra_body:
             body = {**self.config.extra_body, **body}
         return AiohttpUpstream(await self._post(endpoint, body), self.name)
+
+    async def count_tokens(self, chat: dict[str, Any]) -> TokenCount | None:
+        """The prompt's tokens by the backend's own tokenizer, where it exposes one."""
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(
+                lambda path, body, root: self._post(path, body, root=root), self.config.base_url
+            )
+        return await self._tokenizer.count(chat)

@@ -7,6 +7,7 @@ import json
 from starlette.types import Scope, Send
 
 from woollama.errors import WoollamaError
+from woollama.surfaces.anthropic.errors import error_body as anthropic_error_body
 
 
 def is_unix_socket(scope: Scope) -> bool:
@@ -22,8 +23,13 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_error(send: Send, exc: WoollamaError) -> None:
-    body = json.dumps(exc.to_body()).encode()
+async def send_error(scope: Scope, send: Send, exc: WoollamaError) -> None:
+    """Answer `exc` in the shape the route's clients read: Anthropic's on the
+    Messages routes, OpenAI's everywhere else."""
+    if str(scope.get("path", "")).startswith("/v1/messages"):
+        body = json.dumps(anthropic_error_body(exc)).encode()
+    else:
+        body = json.dumps(exc.to_body()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if exc.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))

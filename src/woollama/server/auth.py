@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from woollama.errors import Unauthorized
 from woollama.server.asgi_util import header, is_unix_socket, send_error
-from woollama.surfaces.anthropic.errors import error_body
 
 
 class BearerAuth:
@@ -41,18 +39,8 @@ class BearerAuth:
             "(or x-api-key: <WOOLLAMA_TOKEN>)",
             code="invalid_api_key",
         )
-        if str(scope.get("path", "")).startswith("/v1/messages"):
-            await _send_anthropic_error(send, error)
-            return
-        await send_error(send, error)
+        await send_error(scope, send, error)
 
     def _matches(self, given: str) -> bool:
         return hmac.compare_digest(given.strip().encode("latin-1"), self._token)
 
-
-async def _send_anthropic_error(send: Send, exc: Unauthorized) -> None:
-    # The Messages routes answer in Anthropic's error shape, the guard included.
-    body = json.dumps(error_body(exc)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -72,6 +72,7 @@ class HostOriginGuard:
         host = header(scope, b"host")
         if not self._host_ok(host):
             await send_error(
+                scope,
                 send,
                 Forbidden(
                     f"Host {host!r} is not a loopback name; woollama only answers to "
@@ -83,6 +84,7 @@ class HostOriginGuard:
         origin = header(scope, b"origin")
         if not self._origin_ok(origin):
             await send_error(
+                scope,
                 send,
                 Forbidden(
                     f"Origin {origin!r} is not allowed; allow it with WOOLLAMA_ALLOWED_ORIGINS",

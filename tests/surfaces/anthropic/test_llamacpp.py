@@ -49,3 +49,17 @@ def test_a_real_engines_stream_arrives_as_messages_events(client: anthropic.Anth
     assert final.content and final.content[0].type == "text" and final.content[0].text.strip()
     assert final.stop_reason in ("end_turn", "max_tokens")
     assert final.usage.output_tokens > 0
+
+
+def test_count_tokens_uses_the_real_engines_tokenizer(client: anthropic.Anthropic):
+    text = "The quick brown fox jumps over the lazy dog."
+    counted = client.messages.with_raw_response.count_tokens(
+        model="claude-haiku-4-5", messages=[{"role": "user", "content": text}]
+    )
+    assert counted.headers["woollama-token-count"] == "text"
+    tokens = counted.parse().input_tokens
+    assert 9 <= tokens <= 16  # SmolLM2's BPE: about a token a word, plus BOS
+    longer = client.messages.count_tokens(
+        model="claude-haiku-4-5", messages=[{"role": "user", "content": text * 4}]
+    )
+    assert longer.input_tokens > 3 * (tokens - 2)

@@ -249,7 +249,9 @@ def test_count_tokens_for_a_local_model_is_an_estimate_marked_as_such(rig: Rig, 
     assert long.headers["woollama-token-count"] == "estimate"
     assert 0 < short.input_tokens < long.parse().input_tokens
     assert 300 <= long.parse().input_tokens <= 1000
-    assert fake.requests == []  # estimated here, nothing asked of the backend
+    # The fake has no tokenizer route (one probe, refused): nothing else was asked of it.
+    assert not [r for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert long.parse().model_extra == {"estimate": True}
 
 
 # -- errors --------------------------------------------------------------------------

@@ -426,10 +426,11 @@ def test_recipe_streams_only_the_final_text(rig: Rig, fake: FakeOpenAI):
     assert [item["type"] for item in items] == ["message"]
     final = Response.model_validate(events[-1]["response"])
     assert final.output_text == "Counted to 3." and final.model == "woollama/counter"
-    assert final.tools == []  # the recipe's own tools were used, not the client's
+    assert [t.name for t in final.tools] == ["get_weather"]  # type: ignore[union-attr]
     first = rig.upstream(0)
     assert first["messages"][0] == {"role": "system", "content": "You count things."}
-    assert [t["function"]["name"] for t in first["tools"]] == ["hello__count_to"]
+    # The client's tools are offered beside the recipe's (tests/recipes/test_client_tools.py).
+    assert [t["function"]["name"] for t in first["tools"]] == ["hello__count_to", "get_weather"]
     tool_result = next(m for m in rig.upstream(1)["messages"] if m["role"] == "tool")
     assert json.loads(tool_result["content"])["count"] == 3
 

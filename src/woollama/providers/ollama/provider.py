@@ -25,6 +25,7 @@ from woollama.providers.ollama.translate import (
 )
 from woollama.providers.openai_compat import AiohttpUpstream, OpenAICompatProvider
 from woollama.providers.openai_wire import include_usage
+from woollama.providers.tokenizer import TokenCount
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class OllamaUpstream:
 
 class OllamaProvider(OpenAICompatProvider):
     """The `ollama` kind: the OpenAI-compatible `/v1`, plus native `/api/chat`."""
+
+    async def count_tokens(self, chat: dict[str, Any]) -> TokenCount | None:
+        # Ollama's API has no tokenizer route; probing for llama.cpp's would only 404.
+        return None
 
     async def open(self, endpoint: str, body: dict[str, Any]) -> Upstream:
         # Configured extra_body counts too: `options` there routes every chat natively.

@@ -32,7 +32,9 @@ from woollama.surfaces.http import json_object, unless_disconnected
 log = logging.getLogger(__name__)
 
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-ESTIMATE_HEADER = "woollama-token-count"  # "estimate" when no backend counted
+# How a count was made: "template" (the backend rendered and tokenized the prompt),
+# "text" (its tokenizer over the text alone), or "estimate" (no backend counted).
+ESTIMATE_HEADER = "woollama-token-count"
 _CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and code
 
 
@@ -102,6 +104,7 @@ class Messages(_Endpoint):
 class CountTokens(_Endpoint):
     async def answer(self, request: Request, body: dict[str, Any]) -> Response:
         router, name, bare = _target(request, body)
+        provider = None
         if name != RECIPE_PROVIDER:
             provider = router.provider(name, body["model"])
             if isinstance(provider, AnthropicProvider):
@@ -110,9 +113,14 @@ class CountTokens(_Endpoint):
                 upstream = await provider.open_native("/messages/count_tokens", body, beta=beta)
                 return await _native(upstream)
         # count_tokens has no max_tokens; the translation checks everything else.
-        chat = to_chat_request({"max_tokens": 1, **body})
-        counted = json.dumps([chat["messages"], chat.get("tools") or []], ensure_ascii=False)
-        tokens = max(1, len(counted) // _CHARS_PER_TOKEN)
+        chat = {**to_chat_request({"max_tokens": 1, **body}), "model": bare}
+        count = getattr(provider, "count_tokens", None)
+        counted = await count(chat) if count is not None else None
+        if counted is not None:
+            return JSONResponse({"input_tokens": counted.tokens},
+                                headers={ESTIMATE_HEADER: counted.method})  # fmt: skip
+        text = json.dumps([chat["messages"], chat.get("tools") or []], ensure_ascii=False)
+        tokens = max(1, len(text) // _CHARS_PER_TOKEN)
         return JSONResponse(
             {"input_tokens": tokens, "estimate": True}, headers={ESTIMATE_HEADER: "estimate"}
         )

@@ -79,11 +79,14 @@ async def _signals(
     provider_name, bare = split_model(plan.model)
     if provider_name == RECIPE_PROVIDER:
         runner = await router.recipe_runner(bare)
-        # Recipes offer their own allow-listed tools; the client's are not used, so
-        # the response does not claim them either.
+        # The client's function tools are offered beside the recipe's; a call of one
+        # ends the answer as a function_call item, never run here. How the model
+        # chooses among them is the recipe's to say.
+        client_tools = plan.chat.get("tools") or []
         chat = {k: v for k, v in plan.chat.items() if k not in _CLIENT_TOOLS}
-        echo = {**plan.echo, "tools": [], "tool_choice": "auto"}
-        return recipe_signals(runner.run(chat, stream=plan.stream)), echo
+        echo = {**plan.echo, "tool_choice": "auto"}
+        run = runner.run(chat, stream=plan.stream, client_tools=client_tools)
+        return recipe_signals(run), echo
     provider = router.provider(provider_name, plan.model)
     chat = {**plan.chat, "model": bare}
     return provider_signals(provider, chat, stream=plan.stream), plan.echo

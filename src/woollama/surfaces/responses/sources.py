@@ -124,7 +124,8 @@ def _delta_signals(delta: dict[str, Any]) -> Iterator[Signal]:
 
 
 async def recipe_signals(events: AsyncIterator[Event]) -> AsyncGenerator[Signal, None]:
-    """A recipe's events; its tool turns show only as progress, never as output items."""
+    """A recipe's events; its own tool turns show only as progress, never as output
+    items; calls of the client's tools end the answer as function calls."""
     streamed = False
     try:
         async for event in events:
@@ -134,6 +135,10 @@ async def recipe_signals(events: AsyncIterator[Event]) -> AsyncGenerator[Signal,
             elif isinstance(event, Done):
                 if not streamed and event.content:  # not streamed: the answer comes whole
                     yield TextSignal(event.content)
+                # The client's own tools the model called become its function_call items.
+                for index, call in enumerate(event.client_calls):
+                    function = call["function"]
+                    yield CallSignal(index, call["id"], function["name"], function["arguments"])
                 yield FinishSignal(event.finish_reason, event.usage)
                 return
             else:
