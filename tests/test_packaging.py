@@ -144,6 +144,8 @@ def source_files(built: Built) -> set[str]:
     examples = built.source / "examples"
     found = {f"woollama/{p.relative_to(package)}" for p in package.rglob("*.py")}
     found |= {f"woollama/config/defaults/{p.name}" for p in (package / "config/defaults").iterdir()}
+    static = package / "surfaces/status/static"
+    found |= {f"woollama/surfaces/status/static/{p.name}" for p in static.iterdir()}
     return found | {f"woollama_examples/{p.name}" for p in examples.glob("*.py")}
 
 
@@ -188,6 +190,14 @@ def test_the_installed_woollama_serves_models_with_its_bundled_recipes(venv: Pat
     assert raw.status_code == 200
     ids = {model.id for model in raw.parse().data}
     assert {"woollama/streamer", "woollama/textcounter"} <= ids
+
+
+def test_the_installed_woollama_serves_its_status_page(venv: Path, tmp_path: Path):
+    with serving(venv, tmp_path) as server, server.http() as http:
+        page = http.get("/")
+        script = http.get("/static/app.js")
+    assert page.status_code == 200 and "<title>woollama</title>" in page.text
+    assert script.status_code == 200 and "/v1/status" in script.text
 
 
 async def test_the_installed_woollama_mcp_offers_the_bundled_tools_and_chat(

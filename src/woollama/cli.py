@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("mcp", help="serve MCP over stdio")
     sub.add_parser("check-config", help="validate the config files and show what they define")
+    status = sub.add_parser("status", help="show what the running woollama is doing")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     return parser
 
 
@@ -83,9 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if log_file := os.environ.get("WOOLLAMA_LOG_FILE"):
+        from woollama.observability.log_file import log_to_file
+
+        log_to_file(Path(log_file).expanduser())
     command = args.command or "serve"
     if command == "check-config":
         return _check_config()
+    if command == "status":
+        return _status(as_json=args.json)
     try:
         config = load_config()
     except ConfigError as exc:
@@ -138,6 +147,22 @@ def _serve(config: object, args: argparse.Namespace) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _status(*, as_json: bool) -> int:
+    from woollama.observability.status_text import render_status
+    from woollama.server.status_client import NotRunning, fetch_status
+
+    try:
+        status = fetch_status()
+    except NotRunning as exc:
+        print(f"woollama: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(render_status(status))
     return 0
 
 

@@ -43,6 +43,7 @@ def check(config: Config, env: Mapping[str, str] = os.environ) -> list[Problem]:
     mcp_file = config.sources.get("mcp.json", "mcp.json")
     if mcp_file == "bundled":
         mcp_file = "mcp.json (bundled)"
+    problems.extend(_aliases(config))
     for name, server in config.mcp.servers.items():
         if server.command is not None and _find(server.command, {**env, **server.env}) is None:
             problems.append(Problem("warning", mcp_file, f"mcpServers.{name}.command",
@@ -59,7 +60,16 @@ def _recipe(
     def add(severity: Literal["error", "warning"], field: str, message: str) -> None:
         found.append(Problem(severity, file, f"recipes.{name}.{field}", message))
 
-    provider = recipe.inferencer.partition("/")[0]
+    inferencer_name = recipe.inferencer
+    if "/" not in inferencer_name:  # an alias: its first target is what the recipe runs on
+        targets = config.aliases.get(inferencer_name)
+        if targets is None:
+            add("error", "inferencer",
+                f"{inferencer_name!r} is neither <provider>/<model> nor an [aliases] name"
+                f"{did_you_mean(inferencer_name, config.aliases)}")  # fmt: skip
+            return found
+        inferencer_name = targets[0]
+    provider = inferencer_name.partition("/")[0]
     providers = [*config.inferencers, *BUILTIN_PROVIDERS]
     inferencer = config.inferencers.get(provider)
     if provider not in providers:
@@ -89,6 +99,25 @@ def _recipe(
         add("error", "params.tool_choice",
             f"names {chosen!r}, which is not one of the recipe's tools "
             f"({', '.join(offered) or 'none'}){did_you_mean(chosen, offered)}")  # fmt: skip
+    return found
+
+
+def _aliases(config: Config) -> list[Problem]:
+    """An alias target on a provider that does not exist can never serve."""
+    file = config.sources.get("inferencers.toml", "inferencers.toml")
+    known = [*config.inferencers, *BUILTIN_PROVIDERS, "woollama"]
+    found: list[Problem] = []
+    for name, targets in config.aliases.items():
+        for index, target in enumerate(targets):
+            provider = target.partition("/")[0]
+            if provider not in known:
+                found.append(Problem("error", file, f"aliases.{name}[{index}]",
+                                     f"unknown provider {provider!r}"
+                                     f"{did_you_mean(provider, known)}"))  # fmt: skip
+            elif provider == "woollama" and index > 0:
+                found.append(Problem("warning", file, f"aliases.{name}[{index}]",
+                                     "a recipe is served only as an alias's first target; "
+                                     "this one is never tried"))  # fmt: skip
     return found
 
 

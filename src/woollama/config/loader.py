@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from woollama.config.expand import expand
-from woollama.config.models import Config, InferencerConfig, McpConfig, RecipeConfig
+from woollama.config.models import (
+    Config,
+    InferencerConfig,
+    ManagementProtocolConfig,
+    McpConfig,
+    RecipeConfig,
+)
 from woollama.config.paths import config_dir
 from woollama.errors import ConfigError
 
@@ -36,9 +42,17 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
         _read("inferencers.toml", None, env, sources), "inferencers.toml", "inferencers"
     )
     user_inf = _read("inferencers.toml", directory, env, sources, optional=True)
-    aliases = (user_inf or {}).pop("aliases", {})
-    if not isinstance(aliases, dict):
-        raise ConfigError('inferencers.toml: `aliases` must be a table of "name" = ["p/model"]')
+    aliases, cooldowns = _aliases((user_inf or {}).pop("aliases", {}))
+    protocols = (user_inf or {}).pop("management_protocols", {})
+    if not isinstance(protocols, dict):
+        raise ConfigError("inferencers.toml: `management_protocols` must be a table of "
+                          "[management_protocols.<name>] sections")  # fmt: skip
+    protocol_models = {
+        name: _validate(
+            ManagementProtocolConfig, fields, "inferencers.toml", f"management_protocols.{name}"
+        )
+        for name, fields in protocols.items()
+    }
     merged = {name: dict(fields) for name, fields in builtin.items()}
     if user_inf is not None:
         for name, fields in _table(user_inf, "inferencers.toml", "inferencers").items():
@@ -83,11 +97,42 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
             recipes=recipe_models,
             mcp=mcp,
             aliases=aliases,
+            alias_cooldowns=cooldowns,
+            management_protocols=protocol_models,
             sources=sources,
             notes=tuple(notes),
         )
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "config", "")) from None
+
+
+def _aliases(table: Any) -> tuple[dict[str, Any], dict[str, float]]:
+    """`[aliases]` in either form: `name = ["p/m", ...]`, or `[aliases.name]` with
+    `targets` and `cooldown` (seconds a failed target is skipped)."""
+    shape = 'inferencers.toml: `aliases` must be a table of "name" = ["p/model"]'
+    if not isinstance(table, dict):
+        raise ConfigError(shape)
+    targets: dict[str, Any] = {}
+    cooldowns: dict[str, float] = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            targets[name] = entry
+            continue
+        unknown = sorted(set(entry) - {"targets", "cooldown"})
+        if unknown or "targets" not in entry:
+            raise ConfigError(
+                f"inferencers.toml: aliases.{name}: a table needs `targets` (a list of "
+                f"<provider>/<model>) and may have `cooldown`; unknown key(s) {unknown}"
+            )
+        targets[name] = entry["targets"]
+        cooldown = entry.get("cooldown", 30)
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or cooldown < 0:
+            raise ConfigError(
+                f"inferencers.toml: aliases.{name}.cooldown: must be a number of seconds >= 0 "
+                f"(got {cooldown!r})"
+            )
+        cooldowns[name] = float(cooldown)
+    return targets, cooldowns
 
 
 def _builtin_variables() -> dict[str, str]:

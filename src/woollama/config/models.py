@@ -29,6 +29,17 @@ class InferencerConfig(_Strict):
     model_patterns: tuple[str, ...] = ()
     extra_body: dict[str, Any] = Field(default_factory=dict)
     timeout: float = Field(default=600.0, gt=0)
+    # Pooling: an inferencer that declares `management_url` is a device whose loaded
+    # models woollama tracks and gates (see docs/routing.md); without it, none of
+    # the fields below but `capabilities` mean anything.
+    management_url: str | None = None
+    management_protocol: str = "device"  # "device", "ollama" or a [management_protocols.<n>]
+    parallel: int = Field(default=1, ge=1)  # requests at once per loaded model
+    pool_max: int | None = Field(default=None, ge=1)  # models loaded at once
+    queue_max: int | None = Field(default=None, ge=0)  # waiting requests per model
+    queue_timeout: float = Field(default=30.0, gt=0)  # seconds a request may wait, swap included
+    virtual: dict[str, str] = Field(default_factory=dict)  # name -> real id; "default" special
+    capabilities: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # cap -> id globs
 
     @field_validator("base_url")
     @classmethod
@@ -36,6 +47,67 @@ class InferencerConfig(_Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must start with http:// or https:// (got {value!r})")
         return value.rstrip("/")
+
+    @field_validator("management_url")
+    @classmethod
+    def _management_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capability_globs(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for capability, globs in value.items():
+            if not globs or not all(globs):
+                raise ValueError(f'{capability!r} needs a list of model-id globs, e.g. ["*embed*"]')
+        return value
+
+    @model_validator(mode="after")
+    def _pooling_needs_a_device(self) -> InferencerConfig:
+        # A pooling key without `management_url` would silently do nothing.
+        if self.management_url is None:
+            stray = sorted(self.model_fields_set & _POOL_KEYS)
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} need(s) `management_url` (the device's management "
+                    "API); without it the inferencer is not pooled"
+                )
+        return self
+
+    @property
+    def pooled(self) -> bool:
+        return self.management_url is not None
+
+
+_POOL_KEYS = frozenset(
+    {"management_protocol", "parallel", "pool_max", "queue_max", "queue_timeout", "virtual"}
+)
+
+
+class RestEndpoint(_Strict):
+    """One call of a `kind = "rest"` management protocol; `{base}` is the inferencer's
+    `management_url` and `{id}` the model id, in `url`, `body` strings and `headers`."""
+
+    url: str
+    method: Literal["GET", "POST", "PUT", "DELETE"] = "POST"
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    path: str = ""  # dotted path to the list of running models in the answer (running)
+    id_field: str = "id"  # the member of each listed entry that is the model id
+
+
+class RestEndpoints(_Strict):
+    running: RestEndpoint
+    start: RestEndpoint
+    stop: RestEndpoint
+
+
+class ManagementProtocolConfig(_Strict):
+    """`[management_protocols.<name>]`: a device management API described by its calls."""
+
+    kind: Literal["rest"]
+    endpoints: RestEndpoints
 
 
 # What other clients' mcp.json files call the transports.
@@ -166,9 +238,10 @@ class RecipeConfig(_Strict):
     @field_validator("inferencer")
     @classmethod
     def _provider_model(cls, value: str) -> str:
+        # A name without '/' is an [aliases] entry; check-config says if there is none.
         provider, sep, model = value.partition("/")
-        if not sep or not provider or not model:
-            raise ValueError(f"must be <provider>/<model> (got {value!r})")
+        if not value or (sep and (not provider or not model)):
+            raise ValueError(f"must be <provider>/<model> or an alias (got {value!r})")
         return value
 
     @field_validator("tools", "optional_tools")
@@ -188,8 +261,10 @@ class Config(_Strict):
     recipes: dict[str, RecipeConfig]
     mcp: McpConfig
     # `[aliases]` of inferencers.toml: a model name (or glob) -> `<provider>/<model>`
-    # targets, first one used; the rest are kept for fallbacks.
+    # targets, tried in order (routing/aliases.py).
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    alias_cooldowns: dict[str, float] = Field(default_factory=dict)  # seconds, when not 30
+    management_protocols: dict[str, ManagementProtocolConfig] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict)  # file kind -> path or "bundled"
     notes: tuple[str, ...] = ()  # what loading decided that a user should hear about
 
@@ -200,6 +275,18 @@ class Config(_Strict):
             if not _PROVIDER_NAME.match(name) or name in ("woollama",):
                 raise ValueError(f"provider name {name!r} is reserved or has a '/' in it")
         return value
+
+    @model_validator(mode="after")
+    def _known_protocols(self) -> Config:
+        known = {"device", "ollama", *self.management_protocols}
+        for name, inferencer in self.inferencers.items():
+            if inferencer.pooled and inferencer.management_protocol not in known:
+                raise ValueError(
+                    f"inferencers.{name}.management_protocol: unknown protocol "
+                    f"{inferencer.management_protocol!r} (known: {', '.join(sorted(known))}; "
+                    'describe others as [management_protocols.<name>] with kind = "rest")'
+                )
+        return self
 
     @field_validator("aliases")
     @classmethod

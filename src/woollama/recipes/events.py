@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ class ToolResult:
     text: str
     is_error: bool
     structured: Any = None
+    ms: float = 0.0  # how long the call took
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,20 @@ class Done:
 
 
 Event = TextDelta | ToolCalled | ToolResult | Done
+
+# Set by the observability layer around a request, so the access log learns a run's
+# tool calls and turns whichever surface consumes the events.
+EVENT_SINK: ContextVar[Callable[[Event], None] | None] = ContextVar(
+    "woollama_recipe_events", default=None
+)
+
+
+def report(event: Event) -> Event:
+    """`event`, after telling the sink (if any) about it."""
+    sink = EVENT_SINK.get()
+    if sink is not None:
+        sink(event)
+    return event
 
 
 async def final_answer(events: AsyncIterator[Event]) -> Done:

@@ -10,8 +10,10 @@ and any tool call in flight.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -22,7 +24,7 @@ from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.sse import SSEDecoder
 from woollama.recipes.allowlist import allowed_tools, first_tool_choice
 from woollama.recipes.assembly import TurnAssembler
-from woollama.recipes.events import Done, Event, TextDelta, ToolCalled, ToolResult
+from woollama.recipes.events import Done, Event, TextDelta, ToolCalled, ToolResult, report
 from woollama.tools import ToolEntry, ToolRegistry, result_text
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class RecipeRunner:
             )
             if stream and text:
                 yield TextDelta(text)
-            yield Done(text, "stop", usage)
+            yield report(Done(text, "stop", usage))
             return
         messages: list[dict[str, Any]] = []
         if self.recipe.system:
@@ -115,13 +117,15 @@ class RecipeRunner:
             calls = assembler.tool_calls()
             content = "".join(assembler.content)
             if not calls:
-                yield Done(content, assembler.finish_reason or "stop", usage, turns=turn)
+                yield report(Done(content, assembler.finish_reason or "stop", usage, turns=turn))
                 return
             mine = [c for c in calls if c["function"]["name"] in client_names]
             if mine:
                 # The client runs its tools and continues with their results; recipe
                 # calls of the same turn are left for the model to make again then.
-                yield Done(content, "tool_calls", usage, turns=turn, client_calls=tuple(mine))
+                yield report(
+                    Done(content, "tool_calls", usage, turns=turn, client_calls=tuple(mine))
+                )
                 return
             # Some engines reject a null assistant content; an empty string is accepted by all.
             messages.append({"role": "assistant", "content": content, "tool_calls": calls})
@@ -129,12 +133,12 @@ class RecipeRunner:
                 entry = self.allowed.get(call["function"]["name"])
                 tool = entry.qualified if entry else call["function"]["name"]
                 yield ToolCalled(call["id"], tool, call["function"]["arguments"])
-            results = await asyncio.gather(*(self._dispatch(call) for call in calls))
+            results = await asyncio.gather(*(self._timed(call) for call in calls))
             for result in results:
                 messages.append(
                     {"role": "tool", "tool_call_id": result.call_id, "content": result.text}
                 )
-                yield result
+                yield report(result)
         raise BackendError(
             f"recipe {self.name!r} stopped after max_turns={self.recipe.max_turns} turns "
             "without a final answer; raise max_turns or adjust the recipe",
@@ -193,6 +197,11 @@ class RecipeRunner:
                         yield text
         finally:
             await upstream.aclose()
+
+    async def _timed(self, call: dict[str, Any]) -> ToolResult:
+        began = time.perf_counter()
+        result = await self._dispatch(call)
+        return dataclasses.replace(result, ms=(time.perf_counter() - began) * 1000)
 
     async def _dispatch(self, call: dict[str, Any]) -> ToolResult:
         name = call["function"]["name"]

@@ -19,9 +19,10 @@ from woollama.conversations.backends.store_backed import StoreBacked
 from woollama.conversations.handles import DB_NAME
 from woollama.conversations.legacy_import import import_legacy
 from woollama.conversations.stores import HttpThreadStore, McpThreadStore, ThreadStore
-from woollama.providers import build_providers
+from woollama.providers import Provider, build_providers
 from woollama.providers.claude_code.provider import ClaudeCodeProvider
 from woollama.providers.managed_agents.client import ManagedAgentsClient
+from woollama.routing.pool import Gate, pool_providers
 from woollama.routing.router import CLAUDE_CODE, Router
 from woollama.tools import ToolRegistry, tool_timeout
 
@@ -42,8 +43,7 @@ async def open_router(config: Config) -> AsyncIterator[Router]:
         log.warning("config %s: %s", problem.severity, problem)
     table = HandleTable(state_dir() / DB_NAME)
     import_legacy(table, state_dir())
-    providers = build_providers(config.inferencers)
-    providers.setdefault(CLAUDE_CODE, ClaudeCodeProvider(CLAUDE_CODE))
+    providers, gates = make_providers(config)
     registry = ToolRegistry(config.mcp.servers, timeout=tool_timeout())
     store = _thread_store(config, registry)
     router = Router(
@@ -68,12 +68,22 @@ async def open_router(config: Config) -> AsyncIterator[Router]:
             tg.cancel_scope.cancel()
     finally:
         closers = [p.aclose() for p in providers.values()]
+        closers.extend(gate.aclose() for gate in gates)
         if store is not None:
             closers.append(store.aclose())
         if agents is not None:
             closers.append(agents.aclose())
         await asyncio.gather(*closers, return_exceptions=True)
         table.close()
+
+
+def make_providers(config: Config) -> tuple[dict[str, Provider], list[Gate]]:
+    """Every provider the config names, with the pool gates in front; start-up and a
+    config reload (routing/reload.py) build them the same way."""
+    providers = build_providers(config.inferencers)
+    providers.setdefault(CLAUDE_CODE, ClaudeCodeProvider(CLAUDE_CODE))
+    gates = pool_providers(providers, config)  # every surface reaches a device via its gate
+    return providers, gates
 
 
 def _agents_client(config: Config) -> ManagedAgentsClient | None:

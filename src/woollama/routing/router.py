@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from woollama.config.models import Config, RecipeConfig
@@ -13,6 +13,9 @@ from woollama.conversations import Conversations
 from woollama.errors import BadRequest, NotFound, did_you_mean
 from woollama.providers import Provider, split_model
 from woollama.recipes import RecipeRunner
+from woollama.routing.aliases import AliasTable
+from woollama.routing.fallback import Cooldowns, FallbackProvider
+from woollama.routing.pool import PooledProvider
 from woollama.tools import Health, ToolRegistry
 
 RECIPE_PROVIDER = "woollama"
@@ -27,8 +30,36 @@ class Router:
     registry: ToolRegistry
     conversations: Conversations
 
+    @cached_property
+    def aliases(self) -> AliasTable:
+        reserved = {*self.providers, RECIPE_PROVIDER}
+        return AliasTable(self.config.aliases, self.config.alias_cooldowns, reserved)
+
+    @cached_property
+    def cooldowns(self) -> Cooldowns:
+        return Cooldowns()
+
+    def route(self, model: object) -> tuple[Provider | None, str]:
+        """What answers `model`: (provider, bare model id), or (None, recipe name) for
+        `woollama/<recipe>`. An alias answers with its targets in order, unless its
+        first target is a recipe, which is then what it names."""
+        alias = self.aliases.get(model) if self.aliases else None
+        if alias is not None:
+            first = alias.targets[0]
+            if first.startswith(RECIPE_PROVIDER + "/"):
+                return None, first.partition("/")[2]
+            return FallbackProvider(alias, self.provider_for, self.cooldowns), str(model)
+        name, bare = split_model(model)
+        if name == RECIPE_PROVIDER:
+            return None, bare
+        return self.provider(name, model), bare
+
     def provider_for(self, model: object) -> tuple[Provider, str]:
-        """Resolve `<provider>/<model>` to the adapter and the backend's bare model id."""
+        """Resolve `<provider>/<model>` (or an alias) to the adapter and the backend's
+        bare model id; an alias's provider sets each target's id itself."""
+        alias = self.aliases.get(model) if self.aliases else None
+        if alias is not None:
+            return FallbackProvider(alias, self.provider_for, self.cooldowns), str(model)
         name, bare = split_model(model)
         return self.provider(name, model), bare
 
@@ -50,15 +81,11 @@ class Router:
     def resolve_alias(self, model: str) -> str | None:
         """The `<provider>/<model>` an `[aliases]` entry gives `model`, or None.
 
-        An exact key wins over globs; globs are tried in the order the file lists them.
+        An exact key wins over globs; among globs the longest literal prefix, then
+        the first in the file (routing/aliases.py).
         """
-        aliases = self.config.aliases
-        if model in aliases:
-            return aliases[model][0]
-        for pattern, targets in aliases.items():
-            if fnmatch.fnmatchcase(model, pattern):
-                return targets[0]
-        return None
+        alias = self.aliases.get(model)
+        return alias.targets[0] if alias is not None else None
 
     def resolve_model(self, model: str) -> str:
         """What a client's `model` means: an alias's target, a bare `claude-…` name on
@@ -80,8 +107,17 @@ class Router:
         created = int(time.time())
         data: list[dict[str, Any]] = []
         for name, models in zip(names, found, strict=True):
-            reason = self.providers[name].unavailable()
-            data.extend(_model(f"{name}/{model}", created, name, reason=reason) for model in models)
+            provider = self.providers[name]
+            reason = provider.unavailable()
+            entries = [_model(f"{name}/{model}", created, name, reason=reason) for model in models]
+            if isinstance(provider, PooledProvider):
+                entries = await provider.annotate(entries, created)
+            data.extend(entries)
+        data.extend(
+            {"id": name, "object": "model", "created": created, "owned_by": RECIPE_PROVIDER,
+             "targets": list(self.config.aliases[name])}
+            for name in self.aliases.names()
+        )  # fmt: skip
         data.extend(
             _model(
                 f"{RECIPE_PROVIDER}/{name}",
@@ -101,7 +137,11 @@ class Router:
         waits for it.
         """
         recipe = self.config.recipes[name]
-        provider_name, _, _ = recipe.inferencer.partition("/")
+        alias = self.aliases.get(recipe.inferencer)
+        inferencer = alias.targets[0] if alias is not None else recipe.inferencer
+        provider_name, sep, _ = inferencer.partition("/")
+        if not sep:
+            return f"its inferencer {inferencer!r} is neither <provider>/<model> nor an alias"
         provider = self.providers.get(provider_name)
         if provider is None:
             return f"its inferencer names unknown provider {provider_name!r}"

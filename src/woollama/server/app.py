@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+import anyio
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -16,6 +17,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from woollama.config.models import Config
+from woollama.observability.middleware import Observe
+from woollama.observability.observer import Observer
 from woollama.routing.lifespan import open_router
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
@@ -26,6 +29,8 @@ from woollama.surfaces.mcp.server import McpSurface
 from woollama.surfaces.openai import routes as openai_routes
 from woollama.surfaces.openai import tools as tools_routes
 from woollama.surfaces.responses import routes as responses_routes
+from woollama.surfaces.status import routes as status_routes
+from woollama.surfaces.status.routes import PUBLIC_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ class ServerSettings:
     token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    address: str | None = None  # host:port as bound, and the socket, for the status
+    socket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, bind_host: str | None = None):
@@ -52,17 +59,27 @@ class ServerSettings:
 
 
 def create_app(config: Config, settings: ServerSettings) -> Starlette:
+    observer = Observer.from_env()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_router(config) as router:
             app.state.router = router
-            app.state.mcp = StreamableHTTPSessionManager(
-                app=McpSurface(router).server, security_settings=_mcp_security(settings)
+            observer.attach(
+                lambda: getattr(app.state, "router", None),
+                lambda: getattr(app.state, "config_problems", []),
             )
-            async with app.state.mcp.run():
+            app.state.mcp = StreamableHTTPSessionManager(
+                app=McpSurface(router, observer).server, security_settings=_mcp_security(settings)
+            )
+            async with app.state.mcp.run(), anyio.create_task_group() as watching:
+                watching.start_soon(observer.run_watch, name="health-watch")
                 yield
+                watching.cancel_scope.cancel()
 
-    middleware = [
+    # Outermost, so it sees every answer: the guard's, auth's and the last resort's too.
+    middleware = [Middleware(Observe, observer=observer)] if observer.enabled else []
+    middleware += [
         # Outermost of ours, so an error anywhere inside is answered on a connection
         # that stays open; Starlette's own last resort would close it.
         Middleware(AnswerUnexpected),
@@ -73,8 +90,8 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
         ),
     ]
     if settings.token:
-        middleware.append(Middleware(BearerAuth, token=settings.token))
-    return Starlette(
+        middleware.append(Middleware(BearerAuth, token=settings.token, public=PUBLIC_PATHS))
+    app = Starlette(
         routes=[
             *openai_routes.ROUTES,
             *responses_routes.ROUTES,
@@ -83,11 +100,16 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
             *anthropic_routes.ROUTES,
             # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
             Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
+            *status_routes.ROUTES,
         ],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.observer = observer
+    app.state.address = settings.address
+    app.state.socket = settings.socket
+    return app
 
 
 class _McpEndpoint:

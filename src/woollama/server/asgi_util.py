@@ -7,6 +7,7 @@ import json
 from starlette.types import Scope, Send
 
 from woollama.errors import WoollamaError
+from woollama.observability.record import note_error
 from woollama.surfaces.anthropic.errors import error_body as anthropic_error_body
 
 
@@ -26,6 +27,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 async def send_error(scope: Scope, send: Send, exc: WoollamaError) -> None:
     """Answer `exc` in the shape the route's clients read: Anthropic's on the
     Messages routes, OpenAI's everywhere else."""
+    note_error(scope, exc)
     if str(scope.get("path", "")).startswith("/v1/messages"):
         body = json.dumps(anthropic_error_body(exc)).encode()
     else:

@@ -17,12 +17,18 @@ class BearerAuth:
     and Claude Code send their key as `x-api-key`, which counts the same.
     """
 
-    def __init__(self, app: ASGIApp, token: str):
+    def __init__(self, app: ASGIApp, token: str, public: frozenset[str] = frozenset()):
         self.app = app
         self._token = token.encode()
+        # The status page's own files, which hold no data: a browser loads them
+        # without a header, and the page then asks for the token.
+        self._public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_unix_socket(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self._public and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
         scheme, _, given = (header(scope, b"authorization") or "").partition(" ")

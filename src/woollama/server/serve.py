@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -71,6 +72,7 @@ def serve(
     bound_host, bound_port = tcp_sock.getsockname()[:2]
     bound = str(Address(bound_host, bound_port))
     settings = ServerSettings.from_env(env, bind_host=address.host)
+    settings = dataclasses.replace(settings, address=bound, socket=str(socket_path))
     app = create_app(config, settings)
 
     def started() -> None:

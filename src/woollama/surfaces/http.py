@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from woollama.errors import BadRequest, WoollamaError, error_body
+from woollama.observability.record import note_error
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ def error_response(exc: WoollamaError) -> JSONResponse:
 
 async def on_woollama_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, WoollamaError)
+    note_error(request.scope, exc)
     if exc.status >= 500:
         log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
     return error_response(exc)

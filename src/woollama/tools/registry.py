@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import mcp.types as mt
+from anyio.abc import TaskGroup
 
 from woollama.config.models import McpServerConfig
 from woollama.errors import NotFound
@@ -50,6 +51,7 @@ class ToolRegistry:
         timing: Timing | None = None,
     ):
         self.timeout = timeout
+        self.timing = timing
         self.connections = {
             name: ServerConnection(name, cfg, self._changed, timing)
             for name, cfg in servers.items()
@@ -57,12 +59,65 @@ class ToolRegistry:
         self._by_qualified: dict[str, ToolEntry] = {}
         self._by_model_name: dict[str, ToolEntry] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._settled_listeners: list[Callable[[ServerConnection, float], None]] = []
+        self._group: TaskGroup | None = None
+        self._scopes: dict[ServerConnection, anyio.CancelScope] = {}
+        self._calls: dict[ServerConnection, int] = {}  # tool calls in flight, per connection
+        self._drained: dict[ServerConnection, anyio.Event] = {}
 
     async def run(self) -> None:
         """Supervise every server until cancelled; one failing never affects another."""
         async with anyio.create_task_group() as tg:
+            self._group = tg
             for connection in self.connections.values():
-                tg.start_soon(connection.run, name=f"mcp:{connection.name}")
+                self._start(connection)
+            await anyio.sleep_forever()  # servers a reload adds are started in this group
+
+    def _start(self, connection: ServerConnection) -> None:
+        assert self._group is not None, "reconcile() before run()"
+        scope = self._scopes[connection] = anyio.CancelScope()
+        began = anyio.current_time()
+
+        async def supervise() -> None:
+            with scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(connection.run)
+                    await connection.first_attempt_done.wait()
+                    for listener in self._settled_listeners:
+                        listener(connection, anyio.current_time() - began)
+
+        self._group.start_soon(supervise, name=f"mcp:{connection.name}")
+
+    async def reconcile(self, servers: Mapping[str, McpServerConfig]) -> tuple[set[str], set[str]]:
+        """Make the servers those of `servers`: start the new and changed entries, stop
+        the removed and changed ones once their tool calls in flight end (bounded by the
+        tool timeout); an unchanged entry keeps its connection and its process.
+
+        Returns the names (started, stopped).
+        """
+        old = self.connections
+        kept = {name: c for name, c in old.items() if servers.get(name) == c.config}
+        fresh = {
+            name: ServerConnection(name, cfg, self._changed, self.timing)
+            for name, cfg in servers.items()
+            if name not in kept
+        }
+        retired = [c for name, c in old.items() if name not in kept]
+        self.connections = {name: kept.get(name) or fresh[name] for name in servers}
+        for connection in fresh.values():
+            self._start(connection)
+        for connection in retired:
+            assert self._group is not None
+            self._group.start_soon(self._retire, connection, name=f"mcp-retire:{connection.name}")
+        self._changed(None)  # a removed server's tools leave the table at once
+        return set(fresh), {c.name for c in retired}
+
+    async def _retire(self, connection: ServerConnection) -> None:
+        if self._calls.get(connection):
+            drained = self._drained.setdefault(connection, anyio.Event())
+            with anyio.move_on_after(connection.config.timeout or self.timeout or 180.0):
+                await drained.wait()
+        self._scopes.pop(connection).cancel()
 
     async def ready(self, servers: Iterable[str] | None = None) -> None:
         """Return once each named server (every server by default) is past its first
@@ -91,7 +146,12 @@ class ToolRegistry:
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
-    def _changed(self, _connection: ServerConnection) -> None:
+    def on_settled(self, listener: Callable[[ServerConnection, float], None]) -> None:
+        """Call `listener(connection, seconds)` when a server's first attempt ends, at
+        start-up and for each server a reload starts."""
+        self._settled_listeners.append(listener)
+
+    def _changed(self, _connection: ServerConnection | None) -> None:
         before = self._by_qualified
         self._rebuild()
         if self._by_qualified != before:  # health changes alone do not concern clients
@@ -152,7 +212,16 @@ class ToolRegistry:
             raise NotFound(f"no MCP server named {entry.server!r}")
         # A server's own `timeout` (as Cline writes it) wins over WOOLLAMA_TOOL_TIMEOUT.
         limit = connection.config.timeout or self.timeout
-        return await connection.call(entry.name, arguments, time_limit=limit, progress=progress)
+        self._calls[connection] = self._calls.get(connection, 0) + 1
+        try:
+            return await connection.call(entry.name, arguments, time_limit=limit, progress=progress)
+        finally:
+            # A reload retires a changed server only once the calls made on it end.
+            left = self._calls.pop(connection) - 1
+            if left:
+                self._calls[connection] = left
+            elif (drained := self._drained.pop(connection, None)) is not None:
+                drained.set()
 
 
 def result_text(result: mt.CallToolResult) -> str:

@@ -288,7 +288,8 @@ def test_malformed_bodies_are_400_in_openai_shape(
         ("GET", "/v1/chat/completions", 405),
         ("POST", "/v1/models", 405),
         ("GET", "/v1/nothing", 404),
-        ("DELETE", "/", 404),
+        ("DELETE", "/", 405),  # / is the status page, GET only
+        ("DELETE", "/nowhere", 404),
         ("PUT", "/v1/embeddings", 405),
     ],
 )

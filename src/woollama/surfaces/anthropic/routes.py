@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from woollama.errors import BackendError, BadRequest, WoollamaError
+from woollama.observability.record import note_error, record_of
 from woollama.providers import Provider, Upstream, split_model, upstream_error
 from woollama.providers.anthropic.provider import AnthropicProvider
 from woollama.recipes import Done, Event, TextDelta, final_answer
@@ -47,6 +48,7 @@ class _Endpoint:
             body = await json_object(request)
             response = await self.answer(request, body)
         except WoollamaError as exc:
+            note_error(scope, exc)
             if exc.status >= 500:
                 log.warning("POST %s -> %d: %s", request.url.path, exc.status, exc.message)
             response = error_response(exc)
@@ -67,6 +69,7 @@ def _target(request: Request, body: dict[str, Any]) -> tuple[Router, str, str]:
         raise BadRequest("model: a non-empty string is required", param="model")
     router: Router = request.app.state.router
     provider, bare = split_model(router.resolve_model(model))
+    record_of(request.scope).target(model, provider)
     return router, provider, bare
 
 

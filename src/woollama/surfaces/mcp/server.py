@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import mcp.types as mt
@@ -23,6 +24,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from woollama import __version__
 from woollama.config.models import Config
 from woollama.errors import WoollamaError
+from woollama.observability.observer import Observer
 from woollama.recipes import Done, ToolCalled, ToolResult
 from woollama.routing.lifespan import open_router
 from woollama.routing.router import RECIPE_PROVIDER, Router
@@ -79,8 +81,9 @@ class _WoollamaMCP(Server[Any]):
 class McpSurface:
     """The handlers, plus fan-out of tool-list changes to every connected client."""
 
-    def __init__(self, router: Router):
+    def __init__(self, router: Router, observer: Observer | None = None):
         self.router = router
+        self.observer = observer
         self.bus = InMemorySubscriptionBus()
         # Handshake-era clients are told about changes on their connection; the
         # SDK exposes that channel only through a request's session object.
@@ -181,12 +184,15 @@ class McpSurface:
             return await ctx.session.elicit_form(message, schema, ctx.request_id)
 
         token = ELICITOR.set(ask)
+        began = time.perf_counter()
         try:
             result = await registry.call(entry, arguments, progress=forward)
         except WoollamaError as exc:
+            self._called(entry.qualified, False, began)
             return _tool_error(exc.message)
         finally:
             ELICITOR.reset(token)
+        self._called(entry.qualified, not result.is_error, began)
         # Content, structuredContent and isError pass through as the downstream gave them;
         # its _meta (which names the downstream server) does not speak for woollama.
         return mt.CallToolResult(
@@ -194,6 +200,10 @@ class McpSurface:
             structured_content=result.structured_content,
             is_error=result.is_error,
         )
+
+    def _called(self, tool: str, ok: bool, began: float) -> None:
+        if self.observer is not None:
+            self.observer.tool_called(tool, ok, (time.perf_counter() - began) * 1000)
 
     async def _chat(
         self, ctx: ServerRequestContext[Any, Any], arguments: dict[str, Any]
@@ -283,6 +293,7 @@ def _tool_error(message: str) -> mt.CallToolResult:
 async def serve_stdio(config: Config) -> None:
     """`woollama mcp`: the same surface over stdin/stdout, with its own registry."""
     async with open_router(config) as router:
-        server = McpSurface(router).server
+        # The access log goes to stderr like every log line; stdout is the protocol's.
+        server = McpSurface(router, Observer.from_env(metrics=False)).server
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -98,8 +98,9 @@ async def relay(
     if upstream.status >= 400:
         raise upstream_error(upstream.status, raw or b"", provider, upstream.headers)
     if raw is None:
+        headers = {**_SSE_HEADERS, **upstream.headers} if upstream.headers else _SSE_HEADERS
         response = StreamingResponse(
-            _forward(upstream, provider), media_type="text/event-stream", headers=_SSE_HEADERS
+            _forward(upstream, provider), media_type="text/event-stream", headers=headers
         )
         await response(scope, receive, send)
         return
@@ -114,6 +115,8 @@ async def relay(
             f"not JSON: {raw[:120].decode('utf-8', 'replace')!r}"
         )
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
+    # A success carries headers only when routing adds one (the alias target it took).
+    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in upstream.headers.items())
     await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from woollama.errors import NotFound, Unsupported
-from woollama.providers import split_model
-from woollama.routing.router import RECIPE_PROVIDER, Router
+from woollama.observability.record import record_of
+from woollama.routing.router import Router
 from woollama.surfaces.http import json_object
 from woollama.surfaces.openai.recipe import recipe_chat
 from woollama.surfaces.openai.relay import fetch, relay, unless_gone
@@ -43,20 +45,24 @@ class PassThrough:
         request = Request(scope, receive)
         body = await json_object(request)
         router = _router(request)
-        provider_name, bare = split_model(body.get("model"))
-        if provider_name == RECIPE_PROVIDER:
+        record = record_of(scope)
+        record.target(body.get("model"), None)
+        provider, bare = router.route(body.get("model"))  # an alias, a provider or a recipe
+        record.provider = "woollama" if provider is None else provider.name
+        if provider is None:
             if self.endpoint != "/chat/completions":
                 router.recipe_config(bare)  # an unknown recipe is a 404 on every route
                 raise Unsupported(f"recipes answer chat completions only, not {self.endpoint}")
             response = await recipe_chat(request, router, bare, body)
             await response(scope, receive, send)
             return
-        provider = router.provider(provider_name, body["model"])
         body["model"] = bare
         # A whole answer (or a stream's first byte) can take minutes; a client that
         # gives up meanwhile must stop the backend's work, not leave it running to its
         # end. Once a stream flows, the relay closes it when the client leaves.
+        asked = time.perf_counter()
         fetched = await unless_gone(receive, fetch(provider, self.endpoint, body))
+        record.waited(asked)
         if fetched is None:
             await Response(status_code=499)(scope, receive, send)  # nobody is left to answer
             return

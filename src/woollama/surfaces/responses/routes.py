@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from woollama.errors import BackendError
-from woollama.providers import split_model
-from woollama.routing.router import RECIPE_PROVIDER, Router
+from woollama.observability.record import AccessRecord, record_of
+from woollama.routing.router import Router
 from woollama.surfaces.http import json_object, unless_disconnected
 from woollama.surfaces.responses.output import envelope
 from woollama.surfaces.responses.sources import provider_signals, recipe_signals
@@ -34,9 +34,11 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 async def create_response(request: Request) -> Response:
     plan = plan_request(await json_object(request))
     router: Router = request.app.state.router
+    record = record_of(request.scope)
+    record.target(plan.model, None)
     if plan.state is not None:
         return await _stateful(request, router, plan)
-    signals, echo = await _signals(router, plan)
+    signals, echo = await _signals(router, plan, record)
     writer = ResponseWriter(envelope(plan.model, echo))
     if not plan.stream:
         done = await unless_disconnected(request, _collect(writer, signals))
@@ -72,12 +74,13 @@ async def _stateful(request: Request, router: Router, plan: ResponsePlan) -> Res
 
 
 async def _signals(
-    router: Router, plan: ResponsePlan
+    router: Router, plan: ResponsePlan, record: AccessRecord
 ) -> tuple[AsyncGenerator[Signal, None], dict[str, Any]]:
     """The answer's signals and what the response echoes; the model is resolved now,
     so an unknown provider or recipe is a 400/404 before any work starts."""
-    provider_name, bare = split_model(plan.model)
-    if provider_name == RECIPE_PROVIDER:
+    provider, bare = router.route(plan.model)  # an alias, a provider or a recipe
+    record.provider = "woollama" if provider is None else provider.name
+    if provider is None:
         runner = await router.recipe_runner(bare)
         # The client's function tools are offered beside the recipe's; a call of one
         # ends the answer as a function_call item, never run here. How the model
@@ -87,7 +90,6 @@ async def _signals(
         echo = {**plan.echo, "tool_choice": "auto"}
         run = runner.run(chat, stream=plan.stream, client_tools=client_tools)
         return recipe_signals(run), echo
-    provider = router.provider(provider_name, plan.model)
     chat = {**plan.chat, "model": bare}
     return provider_signals(provider, chat, stream=plan.stream), plan.echo
 

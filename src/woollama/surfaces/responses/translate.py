@@ -46,8 +46,9 @@ class StateRef:
 def plan_request(body: dict[str, Any]) -> ResponsePlan:
     """Validate a `POST /v1/responses` body and translate it; raises BadRequest/Unsupported."""
     model = body.get("model")
-    split_model(model)  # a missing or provider-less model is a 400 before anything else
-    assert isinstance(model, str)
+    if not isinstance(model, str) or "/" in model:
+        split_model(model)  # a missing or malformed model is a 400 before anything else
+    assert isinstance(model, str)  # a name without '/' may be an alias: the router decides
     state = _state(body)
     if "input" not in body or body["input"] is None:
         raise BadRequest("`input` is required: a string or a list of input items", param="input")
