@@ -56,6 +56,7 @@ bench: install
 	$(PY) bench/messages.py
 	$(PY) bench/pool.py
 	$(PY) bench/recipes.py
+	$(PY) bench/observability.py
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: | $(PY)

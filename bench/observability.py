@@ -186,7 +186,7 @@ def main() -> int:
         help="extra variables for the 'on' woollama (to price one part: 'WOOLLAMA_METRICS=0')",
     )  # fmt: skip
     args = ap.parse_args()
-    rounds, seq, seconds = (2, 200, 1.0) if args.quick else (8, 1000, 3.0)
+    rounds, seq, seconds = (2, 200, 1.0) if args.quick else (6, 1000, 2.0)
     command = ".venv/bin/python bench/observability.py" + (" --quick" if args.quick else "")
     counts = (
         f"{rounds} rounds, each {seq} sequential requests and {seconds:g} s at concurrency "

@@ -61,7 +61,7 @@ def concurrently(calls: list[Callable[[], Any]], timeout: float = 30.0) -> list[
         for future in futures:
             try:
                 results.append(future.result(timeout))
-            except Exception as exc:  # noqa: BLE001 - the test inspects it
+            except Exception as exc:
                 results.append(exc)
         return results
 

@@ -62,7 +62,7 @@ def test_a_named_rest_protocol_loads(tmp_path: Path):
     assert config.management_protocols["mine"].endpoints.running.id_field == "name"
 
 
-def test_a_recipe_on_an_unknown_alias_is_a_check_error(tmp_path: Path):
+def test_a_recipe_on_an_unknown_alias_is_a_config_error(tmp_path: Path):
     write_config(
         tmp_path / "config",
         inferencers=BOX + '\n[aliases]\nfast = ["box/m"]\n',

@@ -115,9 +115,9 @@ def test_a_swap_waits_for_the_work_in_flight_on_the_model_it_evicts(woollama):
         client = server.client()
         device.hold("m1")
         device.hold("m2")
-        busy = lambda: (
-            device.state.in_flight.get("m1") == 1 and device.state.in_flight.get("m2") == 1
-        )  # noqa: E731
+
+        def busy() -> bool:
+            return device.state.in_flight.get("m1") == 1 and device.state.in_flight.get("m2") == 1
 
         def third() -> str:
             assert device.wait_for(busy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from woollama.config.models import (
     RecipeConfig,
 )
 from woollama.config.paths import config_dir
-from woollama.errors import ConfigError
+from woollama.errors import ConfigError, did_you_mean
 
 _BUNDLED = "bundled"
 
@@ -78,6 +79,13 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
         name: _validate(RecipeConfig, fields, "recipes.toml", f"recipes.{name}")
         for name, fields in recipes.items()
     }
+    for name, recipe in recipe_models.items():
+        if "/" not in recipe.inferencer and not _aliased(recipe.inferencer, aliases):
+            raise ConfigError(
+                f"recipes.toml: recipes.{name}.inferencer: must be <provider>/<model> or an "
+                f"[aliases] name (got {recipe.inferencer!r})"
+                f"{did_you_mean(recipe.inferencer, aliases)}"
+            )
     mcp = _validate(McpConfig, mcp_doc, "mcp.json", "")
     notes: list[str] = []
     if sources.get("recipes.toml") == _BUNDLED and sources.get("mcp.json") != _BUNDLED:
@@ -104,6 +112,10 @@ def load_config(directory: Path | None = None, env: Mapping[str, str] = os.envir
         )
     except ValidationError as exc:
         raise ConfigError(_describe(exc, "config", "")) from None
+
+
+def _aliased(model: str, aliases: Mapping[str, Any]) -> bool:
+    return model in aliases or any(fnmatch.fnmatchcase(model, key) for key in aliases)
 
 
 def _aliases(table: Any) -> tuple[dict[str, Any], dict[str, float]]:

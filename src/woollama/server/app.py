@@ -19,9 +19,12 @@ from starlette.types import Receive, Scope, Send
 from woollama.config.models import Config
 from woollama.observability.middleware import Observe
 from woollama.observability.observer import Observer
-from woollama.routing.lifespan import open_router
+from woollama.routing.reload import open_live_router
+from woollama.routing.router import Router
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
+from woollama.server.pinning import PinRouter
+from woollama.server.startup import StartupLines
 from woollama.surfaces.anthropic import routes as anthropic_routes
 from woollama.surfaces.conversations import routes as conversations_routes
 from woollama.surfaces.http import EXCEPTION_HANDLERS, AnswerUnexpected
@@ -58,19 +61,33 @@ class ServerSettings:
         )
 
 
-def create_app(config: Config, settings: ServerSettings) -> Starlette:
+def create_app(
+    config: Config, settings: ServerSettings, startup: StartupLines | None = None
+) -> Starlette:
     observer = Observer.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_router(config) as router:
+        async with open_live_router(config) as live:
+            router = live.router
+            app.state.live = live
             app.state.router = router
+            app.state.config_problems = live.problems  # kept current by every reload
+            if startup is not None:
+                router.registry.on_settled(startup.server_settled)
             observer.attach(
                 lambda: getattr(app.state, "router", None),
                 lambda: getattr(app.state, "config_problems", []),
             )
+            surface = McpSurface(live.current, observer)
+
+            def swapped(before: Router, after: Router) -> None:
+                app.state.router = after
+                surface.config_changed(before.config, after.config)
+
+            live.on_swap(swapped)
             app.state.mcp = StreamableHTTPSessionManager(
-                app=McpSurface(router, observer).server, security_settings=_mcp_security(settings)
+                app=surface.server, security_settings=_mcp_security(settings)
             )
             async with app.state.mcp.run(), anyio.create_task_group() as watching:
                 watching.start_soon(observer.run_watch, name="health-watch")
@@ -91,6 +108,7 @@ def create_app(config: Config, settings: ServerSettings) -> Starlette:
     ]
     if settings.token:
         middleware.append(Middleware(BearerAuth, token=settings.token, public=PUBLIC_PATHS))
+    middleware.append(Middleware(PinRouter))  # a reload closes providers once unpinned
     app = Starlette(
         routes=[
             *openai_routes.ROUTES,

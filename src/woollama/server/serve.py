@@ -30,6 +30,7 @@ from woollama.server.binding import (
     remove_if_ours,
     write_address_file,
 )
+from woollama.server.startup import StartupLines
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,14 @@ def serve(
     bound = str(Address(bound_host, bound_port))
     settings = ServerSettings.from_env(env, bind_host=address.host)
     settings = dataclasses.replace(settings, address=bound, socket=str(socket_path))
-    app = create_app(config, settings)
+    startup = StartupLines()
+    app = create_app(config, settings, startup)
 
     def started() -> None:
         write_address_file(address_path, bound)
         remember_port(port_path, bound_port)
         announce(f"woollama listening: OpenAI base_url http://{bound}/v1 (socket {socket_path})")
+        startup.release(announce)  # then each MCP server, as it connects or fails
 
     server = _Server(
         uvicorn.Config(

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -127,6 +128,11 @@ class ServerConnection:
         except Exception as exc:  # any failure of a downstream server is contained here
             cause = _first_leaf(exc)
             if isinstance(cause, OSError) and self.config.command is not None:
+                if isinstance(cause, FileNotFoundError) and not _on_path(self.config):
+                    return (
+                        f"cannot run {self.config.command!r}: command not found "
+                        f"({cause.strerror or cause})"
+                    )
                 return f"cannot run {self.config.command!r}: {cause.strerror or cause}"
             return _describe(exc)
         return "connection ended"
@@ -291,6 +297,15 @@ async def _list_all(client: Client, *, refresh: bool = False) -> tuple[mt.Tool, 
         if not cursor:
             break
     return tuple(tools)
+
+
+def _on_path(config: McpServerConfig) -> bool:
+    """Whether the server's command exists (a missing `cwd` fails the same way)."""
+    assert config.command is not None
+    return (
+        shutil.which(config.command, path=config.env.get("PATH", os.environ.get("PATH")))
+        is not None
+    )
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import mcp.types as mt
@@ -18,7 +19,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.stdio import stdio_server
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ToolsListChanged,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from woollama import __version__
@@ -26,7 +33,7 @@ from woollama.config.models import Config
 from woollama.errors import WoollamaError
 from woollama.observability.observer import Observer
 from woollama.recipes import Done, ToolCalled, ToolResult
-from woollama.routing.lifespan import open_router
+from woollama.routing.reload import open_live_router
 from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.mcp.resources import (
     describe_recipe,
@@ -72,7 +79,10 @@ class _WoollamaMCP(Server[Any]):
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True),
+            notification_options
+            or NotificationOptions(
+                tools_changed=True, prompts_changed=True, resources_changed=True
+            ),
             experimental_capabilities,
             extensions,
         )
@@ -81,8 +91,9 @@ class _WoollamaMCP(Server[Any]):
 class McpSurface:
     """The handlers, plus fan-out of tool-list changes to every connected client."""
 
-    def __init__(self, router: Router, observer: Observer | None = None):
-        self.router = router
+    def __init__(self, router: Router | Callable[[], Router], observer: Observer | None = None):
+        # A callable gives the router of the moment: a config reload replaces it.
+        self._current = router if callable(router) else lambda: router
         self.observer = observer
         self.bus = InMemorySubscriptionBus()
         # Handshake-era clients are told about changes on their connection; the
@@ -105,8 +116,12 @@ class McpSurface:
             on_read_resource=self.read_resource,
             on_subscriptions_listen=ListenHandler(self.bus),
         )
-        router.registry.on_change(self._tools_changed)
+        self.router.registry.on_change(self._tools_changed)
         self._pending: set[Any] = set()
+
+    @property
+    def router(self) -> Router:
+        return self._current()
 
     # -- change notifications --------------------------------------------------------
 
@@ -121,6 +136,24 @@ class McpSurface:
         task = asyncio.get_running_loop().create_task(self._notify_changed())
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def config_changed(self, before: Config, after: Config) -> None:
+        """After a reload: recipes are prompts and resources, so a change to them is
+        announced (tool changes come from the registry as servers connect)."""
+        if before.recipes != after.recipes:
+            task = asyncio.get_running_loop().create_task(self._notify_recipes_changed())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _notify_recipes_changed(self) -> None:
+        await self.bus.publish(PromptsListChanged())
+        await self.bus.publish(ResourcesListChanged())
+        for key, session in list(self._legacy_sessions.items()):
+            try:
+                await session.send_prompt_list_changed()
+                await session.send_resource_list_changed()
+            except Exception:  # a client that went away just stops hearing about changes
+                self._legacy_sessions.pop(key, None)
 
     async def _notify_changed(self) -> None:
         await self.bus.publish(ToolsListChanged())
@@ -292,8 +325,10 @@ def _tool_error(message: str) -> mt.CallToolResult:
 
 async def serve_stdio(config: Config) -> None:
     """`woollama mcp`: the same surface over stdin/stdout, with its own registry."""
-    async with open_router(config) as router:
+    async with open_live_router(config) as live:
         # The access log goes to stderr like every log line; stdout is the protocol's.
-        server = McpSurface(router, Observer.from_env(metrics=False)).server
+        surface = McpSurface(live.current, Observer.from_env(metrics=False))
+        live.on_swap(lambda before, after: surface.config_changed(before.config, after.config))
+        server = surface.server
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
