@@ -20,9 +20,6 @@ inferencer = "olama/m"
 [recipes.keyless]
 inferencer = "groq/llama"
 
-[recipes.no_alias]
-inferencer = "nomodel"
-
 [recipes.bad_choice]
 inferencer = "ollama/m"
 tools = ["hello.count_to"]
@@ -63,8 +60,6 @@ def test_recipe_mistakes_are_errors_with_suggestions(tmp_path: Path):
         "not one of the recipe's tools (hello.count_to) (did you mean 'hello.count_to'?)"
     ) in out
     assert "good_choice" not in out.split("errors:")[1]
-    # A bare name may be an [aliases] entry; one that is not is an error, not a crash.
-    assert "recipes.no_alias.inferencer: 'nomodel' is neither <provider>/<model> nor an " in out
 
 
 def test_an_unset_api_key_and_a_missing_command_are_warnings(tmp_path: Path):

@@ -110,6 +110,11 @@ def test_default_applies_when_variable_is_unset(tmp_path: Path):
         ),
         (
             "recipes.toml",
+            '[recipes.r]\ninferencer = "nomodel"\n',
+            ["recipes.r.inferencer", "<provider>/<model>"],
+        ),
+        (
+            "recipes.toml",
             '[recipes.r]\ninferencer = "a/b"\ntools = ["nodot"]\n',
             ["recipes.r.tools", "server.tool"],
         ),
