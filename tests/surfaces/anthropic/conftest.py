@@ -54,6 +54,7 @@ api_key_env = "FAKE_ANTHROPIC_KEY"
 "claude-haiku-*" = ["fake/haiku-glob"]
 "claude-sonnet-*" = ["fake/local-model", "fake/fallback"]
 "claude-opus-*" = ["woollama/counter"]
+"two-targets" = ["fake/first", "fake/second"]
 """,
             recipes=RECIPES,
         )

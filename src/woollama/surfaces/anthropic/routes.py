@@ -79,8 +79,13 @@ class Messages(_Endpoint):
         model = body["model"]
         if name == RECIPE_PROVIDER:
             return await _recipe(request, router, bare, body)
-        provider = router.provider(name, model)
-        if isinstance(provider, AnthropicProvider):
+        provider: Provider = router.provider(name, model)
+        alias = router.aliases.get(model) if router.aliases else None
+        if alias is not None and len(alias.targets) > 1:
+            # Several targets: each is tried in turn, spoken to in OpenAI chat, until
+            # one answers (a single target keeps the native path below).
+            provider, bare = router.provider_for(model)
+        elif isinstance(provider, AnthropicProvider):
             body["model"] = bare
             beta = request.headers.get("anthropic-beta")
             return await _native(await provider.open_native("/messages", body, beta=beta))
