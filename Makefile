@@ -10,7 +10,7 @@ UV_PIP := $(UV) pip install --quiet --python $(PY)
 # AMX) that a sandbox or another CI machine may lack, where it would crash.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF;-DGGML_AVX=ON;-DGGML_AVX2=ON;-DGGML_FMA=ON;-DGGML_F16C=ON;-DGGML_BMI2=ON;-DGGML_AVX512=OFF;-DGGML_AMX_TILE=OFF;-DGGML_AMX_INT8=OFF
 
-.PHONY: run install user-install test lint bench lock clean
+.PHONY: run install user-install test lint bench profile lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,11 +52,17 @@ lint: install
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/streams.py
 	$(PY) bench/relay_costs.py
 	$(PY) bench/messages.py
 	$(PY) bench/pool.py
 	$(PY) bench/recipes.py
 	$(PY) bench/observability.py
+
+# Where a pass-through request's CPU goes (py-spy over concurrency 16); writes its
+# section of docs/benchmarks.md. PROFILE_ARGS=--socket profiles the Unix socket.
+profile: install
+	$(PY) bench/profile.py --write $(PROFILE_ARGS)
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: | $(PY)

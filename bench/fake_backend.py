@@ -6,7 +6,8 @@ not the fake. It serves:
 
 - ``POST /v1/chat/completions``: a small ``chat.completion`` JSON, or with
   ``"stream": true`` an SSE stream of ``STREAM_CHUNKS`` ``chat.completion.chunk``
-  events then ``data: [DONE]``, with no delays;
+  events then ``data: [DONE]``, with no delays (or ``bench_interval_ms`` apart, when
+  the request has that field);
 - ``GET /v1/models``.
 
 Run: ``python bench/fake_backend.py [--port 0]``. It binds 127.0.0.1 only, prints
@@ -200,11 +201,29 @@ class HttpProtocol(asyncio.Protocol):
         if events is None:
             events = _stream_cache[model] = stream_events(model)
         t.write(_head(200, b"text/event-stream", None, keep))
+        interval = req.get("bench_interval_ms")
+        if isinstance(interval, int | float) and interval > 0:
+            _drip(t, events, interval / 1000.0)
+            return
         # One write per event, as a token-streaming server flushes per token: the
         # router under test then sees a stream of small reads, not one blob.
         for ev in events:
             t.write(ev)
         t.write(b"0\r\n\r\n")
+
+
+def _drip(t: asyncio.Transport, events: list[bytes], interval: float) -> None:
+    """The events `interval` seconds apart, as a model generates tokens: what keeps a
+    thousand streams open at once (bench/streams.py)."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    for i, ev in enumerate([*events, b"0\r\n\r\n"]):
+        loop.call_at(now + i * interval, _write_open, t, ev)
+
+
+def _write_open(t: asyncio.Transport, data: bytes) -> None:
+    if not t.is_closing():
+        t.write(data)
 
 
 async def serve(port: int, max_seconds: float) -> None:

@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import httpx2
@@ -234,6 +235,41 @@ def httpx2_stream_raw(
                 parts.append(data)
         total = time.perf_counter() - t0
         _check_raw(url, resp.status_code, parts, expect_chunks)
+        return first, total
+
+    return once
+
+
+def http1_post(pool: Any, endpoint: str, body: bytes) -> Once:
+    """woollama's own client (`providers/http1.Http1Pool`), as the pass-through uses it."""
+
+    async def once() -> float:
+        t0 = time.perf_counter()
+        resp = await pool.post(endpoint, body, HEADERS)
+        data = await resp.read()
+        dt = time.perf_counter() - t0
+        if resp.status != 200:
+            raise BenchError(f"POST {endpoint} -> {resp.status}: {data[:300]!r}")
+        return dt
+
+    return once
+
+
+def http1_stream_raw(pool: Any, endpoint: str, body: bytes, expect_chunks: int) -> StreamOnce:
+    async def once() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        first = 0.0
+        parts: list[bytes] = []
+        resp = await pool.post(endpoint, body, HEADERS)
+        try:
+            async for data in resp.iter_bytes():
+                if not first:
+                    first = time.perf_counter() - t0
+                parts.append(data)
+        finally:
+            await resp.aclose()
+        total = time.perf_counter() - t0
+        _check_raw(endpoint, resp.status, parts, expect_chunks)
         return first, total
 
     return once

@@ -42,6 +42,8 @@ from load import Samples, Target
 from procs import REPO, StartError
 from report import DIRECT, LITELLM, TCP, UDS, Results, loadavg, markdown, summary
 
+from woollama.providers.http1 import Http1Pool, Origin
+
 MODEL = "fake/m"  # what clients ask woollama (and LiteLLM) for
 STREAM_CHUNKS = 50  # must match fake_backend.STREAM_CHUNKS
 
@@ -247,6 +249,10 @@ async def measure_clients(direct: Target, c: Counts, r: Results) -> None:
     """httpx2 vs aiohttp as the router's outbound client, against the backend directly."""
     body, sbody = load.chat_body(direct.model, False), load.chat_body(direct.model, True)
     url, n = direct.chat_url, STREAM_CHUNKS
+    origin = Origin.of(direct.base_url)
+    assert origin is not None
+    lean = Http1Pool(origin, provider="fake", base_url=direct.base_url, connect_timeout=10.0,
+                     read_timeout=30.0)  # fmt: skip
     async with (
         load.aiohttp_session(direct) as a,
         load.aiohttp_session(direct, trust_env=True) as at,
@@ -256,10 +262,12 @@ async def measure_clients(direct: Target, c: Counts, r: Results) -> None:
             "aiohttp": load.aiohttp_post(a, url, body),
             "aiohttp trust_env=True": load.aiohttp_post(at, url, body),
             "httpx2": load.httpx2_post(h, url, body),
+            "woollama http1": load.http1_post(lean, "/chat/completions", body),
         }
         strm = {
             "aiohttp raw": load.aiohttp_stream_raw(a, url, sbody, n),
             "httpx2 raw": load.httpx2_stream_raw(h, url, sbody, n),
+            "woollama http1 raw": load.http1_stream_raw(lean, "/chat/completions", sbody, n),
             "aiohttp lines": load.aiohttp_stream(a, url, sbody, n),
             "httpx2 lines": load.httpx2_stream(h, url, sbody, n),
         }
@@ -277,6 +285,7 @@ async def measure_clients(direct: Target, c: Counts, r: Results) -> None:
             r.client_conc[name] = await load.concurrent(
                 once, CONCURRENCY, c.client_conc_seconds, c.conc_max
             )
+    await lean.aclose()
 
 
 # --- main -----------------------------------------------------------------------------
@@ -339,6 +348,28 @@ def command_line() -> str:
     with contextlib.suppress(ValueError):
         py = py.relative_to(REPO)
     return shlex.join([str(py), "bench/run.py", *sys.argv[1:]])
+
+
+# The sections this script writes; the page's others belong to other scripts.
+OWN_SECTIONS = (
+    "## Sequential",
+    "## Streaming",
+    "## Concurrency 16",
+    "## Memory",
+    "## Outbound client",
+    "## Targets",
+    "## Notes",
+)
+
+
+def write_own_part(out: Path, text: str) -> None:
+    """Replace this script's part of the page (its top), keeping every other section."""
+    others: list[str] = []
+    if out.exists():
+        for part in out.read_text().split("\n## ")[1:]:
+            if not ("## " + part).startswith(OWN_SECTIONS):
+                others.append("## " + part.rstrip() + "\n")
+    out.write_text("\n".join([text.rstrip() + "\n", *others]))
 
 
 def main() -> int:
@@ -438,7 +469,7 @@ def main() -> int:
     if args.skip_woollama:
         r.notes.append("run with --skip-woollama: woollama rows were not measured")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(r))
+    write_own_part(args.out, markdown(r))
     print("\n" + summary(r))
     print(f"\nwrote {args.out}")
     return 0

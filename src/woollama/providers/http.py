@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import json
 import logging
 import os
 import urllib.request
@@ -22,6 +21,7 @@ import aiohttp
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BackendError, BackendTimeout, BadRequest, WoollamaError
+from woollama.providers.http1 import encode_json
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ async def post_json(
     try:
         return await session.post(
             url,
-            data=json.dumps(body).encode(),
+            data=encode_json(body),
             headers=headers,
             proxy=proxy,
             # No redirects: the provider key must never follow one to another host.

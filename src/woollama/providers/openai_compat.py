@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 
+from woollama.config.models import InferencerConfig
 from woollama.errors import BackendError, BackendTimeout
-from woollama.providers.base import NO_HEADERS, backoff_headers
-from woollama.providers.http import HttpProvider
+from woollama.providers.base import NO_HEADERS, Upstream, backoff_headers
+from woollama.providers.http import CONNECT_TIMEOUT, HttpProvider
+from woollama.providers.http1 import Http1Pool, Origin, encode_json
 from woollama.providers.tokenizer import TokenCount, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,22 @@ class AiohttpUpstream:
 class OpenAICompatProvider(HttpProvider):
     _tokenizer: Tokenizer | None = None
 
+    def __init__(self, name: str, config: InferencerConfig, env: Mapping[str, str] = os.environ):
+        super().__init__(name, config, env)
+        # The pass-through's POSTs to a plain-HTTP backend skip aiohttp's generality.
+        origin = None if self._proxy else Origin.of(config.base_url)
+        self._lean = (
+            Http1Pool(
+                origin,
+                provider=name,
+                base_url=config.base_url,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=config.timeout,
+            )
+            if origin is not None
+            else None
+        )
+
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
         key = self._api_key()
@@ -63,10 +82,17 @@ class OpenAICompatProvider(HttpProvider):
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    async def open(self, endpoint: str, body: dict[str, Any]) -> AiohttpUpstream:
+    async def open(self, endpoint: str, body: dict[str, Any]) -> Upstream:
         if self.config.extra_body:
             body = {**self.config.extra_body, **body}
+        if self._lean is not None:
+            return await self._lean.post(endpoint, encode_json(body), self._headers())
         return AiohttpUpstream(await self._post(endpoint, body), self.name)
+
+    async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
+        await super().aclose()
 
     async def count_tokens(self, chat: dict[str, Any]) -> TokenCount | None:
         """The prompt's tokens by the backend's own tokenizer, where it exposes one."""

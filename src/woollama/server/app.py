@@ -23,6 +23,7 @@ from woollama.routing.reload import open_live_router
 from woollama.routing.router import Router
 from woollama.server.auth import BearerAuth
 from woollama.server.guard import HostOriginGuard
+from woollama.server.hot_routes import HotRoutes
 from woollama.server.pinning import PinRouter
 from woollama.server.startup import StartupLines
 from woollama.surfaces.anthropic import routes as anthropic_routes
@@ -109,6 +110,9 @@ def create_app(
     if settings.token:
         middleware.append(Middleware(BearerAuth, token=settings.token, public=PUBLIC_PATHS))
     middleware.append(Middleware(PinRouter))  # a reload closes providers once unpinned
+    # Innermost: the pass-through routes by one dict look-up, past Starlette's routing.
+    hot = [r for r in openai_routes.ROUTES if isinstance(r.endpoint, openai_routes.PassThrough)]
+    middleware.append(Middleware(HotRoutes, routes=hot))
     app = Starlette(
         routes=[
             *openai_routes.ROUTES,

@@ -7,7 +7,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from woollama.errors import Unauthorized
-from woollama.server.asgi_util import header, is_unix_socket, send_error
+from woollama.server.asgi_util import is_unix_socket, send_error
 
 
 class BearerAuth:
@@ -20,6 +20,7 @@ class BearerAuth:
     def __init__(self, app: ASGIApp, token: str, public: frozenset[str] = frozenset()):
         self.app = app
         self._token = token.encode()
+        self._bearer = b"Bearer " + self._token
         # The status page's own files, which hold no data: a browser loads them
         # without a header, and the page then asks for the token.
         self._public = public
@@ -31,9 +32,20 @@ class BearerAuth:
         if scope["path"] in self._public and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        scheme, _, given = (header(scope, b"authorization") or "").partition(" ")
-        api_key = header(scope, b"x-api-key")
-        if scheme.lower() == "bearer" and self._matches(given):
+        authorization = api_key = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif key == b"x-api-key" and api_key is None:
+                api_key = value
+        # The header as clients write it is compared whole, in constant time; only
+        # another spelling (a lower-case scheme, spaces) is taken apart.
+        if authorization is not None and hmac.compare_digest(authorization, self._bearer):
+            await self.app(scope, receive, send)
+            return
+        scheme, _, given = (authorization or b"").partition(b" ")
+        if scheme.lower() == b"bearer" and self._matches(given):
             await self.app(scope, receive, send)
             return
         if api_key is not None and self._matches(api_key):
@@ -47,6 +59,5 @@ class BearerAuth:
         )
         await send_error(scope, send, error)
 
-    def _matches(self, given: str) -> bool:
-        return hmac.compare_digest(given.strip().encode("latin-1"), self._token)
-
+    def _matches(self, given: bytes) -> bool:
+        return hmac.compare_digest(given.strip(), self._token)

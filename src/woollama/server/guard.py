@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from woollama.errors import Forbidden
-from woollama.server.asgi_util import header, is_unix_socket, send_error
+from woollama.server.asgi_util import is_unix_socket, send_error
 
+_VERDICTS_KEPT = 256  # distinct Host/Origin pairs remembered; more are judged each time
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -49,6 +50,8 @@ class HostOriginGuard:
         self.app = app
         self.extra_hosts = frozenset(split_host(h) for h in extra_hosts if h)
         self.extra_origins = frozenset(o.rstrip("/").lower() for o in extra_origins if o)
+        # True: let through.
+        self._verdicts: dict[tuple[bytes | None, bytes | None], Forbidden | bool] = {}
 
     def _host_ok(self, host: str | None) -> bool:
         if host is None:
@@ -69,27 +72,38 @@ class HostOriginGuard:
         if scope["type"] != "http" or is_unix_socket(scope):
             await self.app(scope, receive, send)
             return
-        host = header(scope, b"host")
-        if not self._host_ok(host):
-            await send_error(
-                scope,
-                send,
-                Forbidden(
-                    f"Host {host!r} is not a loopback name; woollama only answers to "
-                    "localhost (add hosts with WOOLLAMA_ALLOWED_HOSTS)",
-                    code="forbidden_host",
-                ),
+        host = origin = None
+        for key, value in scope["headers"]:
+            if key == b"host":
+                if host is None:
+                    host = value
+            elif key == b"origin" and origin is None:
+                origin = value
+        # Clients send the same few Host and Origin values again and again: each pair
+        # is judged once, as bytes, and the verdict kept (a bounded number of them).
+        verdict = self._verdicts.get((host, origin))
+        if verdict is None:
+            verdict = self._judge(host, origin) or True
+            if len(self._verdicts) < _VERDICTS_KEPT:
+                self._verdicts[(host, origin)] = verdict
+        if verdict is True:
+            await self.app(scope, receive, send)
+        else:
+            await send_error(scope, send, verdict)
+
+    def _judge(self, host: bytes | None, origin: bytes | None) -> Forbidden | None:
+        """None when the request may pass, else the refusal to send."""
+        host_text = None if host is None else host.decode("latin-1")
+        if not self._host_ok(host_text):
+            return Forbidden(
+                f"Host {host_text!r} is not a loopback name; woollama only answers to "
+                "localhost (add hosts with WOOLLAMA_ALLOWED_HOSTS)",
+                code="forbidden_host",
             )
-            return
-        origin = header(scope, b"origin")
-        if not self._origin_ok(origin):
-            await send_error(
-                scope,
-                send,
-                Forbidden(
-                    f"Origin {origin!r} is not allowed; allow it with WOOLLAMA_ALLOWED_ORIGINS",
-                    code="forbidden_origin",
-                ),
+        origin_text = None if origin is None else origin.decode("latin-1")
+        if not self._origin_ok(origin_text):
+            return Forbidden(
+                f"Origin {origin_text!r} is not allowed; allow it with WOOLLAMA_ALLOWED_ORIGINS",
+                code="forbidden_origin",
             )
-            return
-        await self.app(scope, receive, send)
+        return None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -30,6 +32,7 @@ from woollama.server.binding import (
     remove_if_ours,
     write_address_file,
 )
+from woollama.server.http_protocol import HeadWithBody
 from woollama.server.startup import StartupLines
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ def serve(
     `WOOLLAMA_ADDRESS` and the defaults. Raises `BindError` before anything is
     created when woollama must not start.
     """
+    raise_open_files_limit()
     token = env.get("WOOLLAMA_TOKEN") or None
     address = parse_address(env.get("WOOLLAMA_ADDRESS"), token, host=host, port=port)
     # Clients keep a base_url, so an unpinned port is the last run's when it is free.
@@ -82,13 +86,16 @@ def serve(
         remember_port(port_path, bound_port)
         announce(f"woollama listening: OpenAI base_url http://{bound}/v1 (socket {socket_path})")
         startup.release(announce)  # then each MCP server, as it connects or fails
+        # What start-up built (config, SDKs, the app) lives as long as the process; out
+        # of the collector's sight, each collection has that much less to walk.
+        gc.freeze()
 
     server = _Server(
         uvicorn.Config(
             app,
             lifespan="on",
             loop="uvloop",
-            http="httptools",
+            http=HeadWithBody,  # httptools, a whole answer in one write
             log_level=_uvicorn_level(),
             access_log=False,
             timeout_graceful_shutdown=5,
@@ -128,6 +135,28 @@ class _Server(uvicorn.Server):
 
     def request_exit(self) -> None:
         self.should_exit = True
+
+
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
+    """Raise the soft limit on open files towards the hard one; returns the limit.
+
+    Every stream holds two descriptors (the client's connection and the backend's),
+    so the usual soft limit of 1024 would refuse connections at about 500 streams;
+    the hard limit is what the system lets a process choose.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit from %d: %s", soft, exc)
+            return soft
+        return target
+    return soft
 
 
 def _uvicorn_level() -> str:

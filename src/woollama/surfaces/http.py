@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import Any, NoReturn, TypeVar
 
 import anyio
+import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -78,6 +79,31 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+async def read_asgi_body(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """`read_body` for a bare ASGI endpoint, with the same limits and no `Request`."""
+    declared = 0
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            # uvicorn lets no malformed length through; the count below still holds
+            declared = int(value) if value.isdigit() else 0
+            break
+    if declared > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequest("the client went away before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def _too_large(limit: int) -> BodyTooLarge:
     return BodyTooLarge(
         f"request body is larger than {limit // (1024 * 1024)} MiB", code="request_too_large"
@@ -92,9 +118,29 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     500. The checks that need more than the parse itself run only when the raw
     bytes make them necessary, found by memchr-speed scans, so an ordinary body
     costs little more than the decode and the parse.
+
+    orjson takes the body first, two to five times faster than Python's json
+    (docs/benchmarks.md): it holds to RFC 8259, so it refuses all of the above
+    itself, and whatever it refuses goes to Python's json, which says precisely what
+    is wrong (or reads it: a number too long for a double but within the digit
+    limit). An integer beyond 64 bits comes out of orjson as the nearest double,
+    which RFC 8259 allows and no backend's API can tell from the exact value.
     """
     if not raw:
         raise BadRequest("request body is empty; send a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = _parse_strictly(raw)
+    if not isinstance(body, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    if _openers_exceed(raw, MAX_DEPTH) and _deeper_than(body, MAX_DEPTH):
+        raise _too_deep()
+    return body
+
+
+def _parse_strictly(raw: bytes) -> Any:
+    """Python's json, refusing what JSON refuses, with a message that says why."""
     try:
         text = raw.decode("utf-8")  # strict: also refuses surrogates encoded as UTF-8
     except UnicodeDecodeError as exc:
@@ -111,10 +157,6 @@ def parse_object(raw: bytes) -> dict[str, Any]:
         raise BadRequest(
             f"request body has a number of more than {sys.get_int_max_str_digits()} digits"
         ) from None
-    if not isinstance(body, dict):
-        raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
-    if _openers_exceed(raw, MAX_DEPTH) and _deeper_than(body, MAX_DEPTH):
-        raise _too_deep()
     escape = raw.find(b"\\")  # a single byte is found at memchr speed; most bodies have none
     if escape != -1 and _LONE_SURROGATE.search(raw, escape):
         try:

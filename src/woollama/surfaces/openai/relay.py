@@ -8,6 +8,7 @@ answer only once it is known to be JSON, and a stream byte for byte.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
-from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from woollama.errors import BackendError, WoollamaError
@@ -24,7 +24,12 @@ from woollama.providers.openai_wire import sse
 
 log = logging.getLogger(__name__)
 
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_SSE_HEAD = (
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+)
+WATCH_AFTER_S = 0.02  # see unless_gone
 
 T = TypeVar("T")
 
@@ -60,28 +65,45 @@ async def unless_gone(receive: Receive, work: Awaitable[T]) -> T | None:
     The same race as `surfaces.http.unless_disconnected`, made for the hot path:
     `work` runs in the calling task and only the watch on `receive` gets one of its
     own, where an anyio task group costs about 40 µs a request (bench/relay_costs.py).
-    Call it once the body is read, so `receive` has nothing left but the disconnect.
+    The watch starts only once `work` has taken `WATCH_AFTER_S`: a client that
+    gives up within that is noticed that much later, and the many answers that come
+    sooner cost a timer instead of a task. Call it once the body is read, so
+    `receive` has nothing left but the disconnect.
     """
     task = asyncio.current_task()
     assert task is not None
-    gone = asyncio.Event()
-    watcher = asyncio.get_running_loop().create_task(_watch(receive, task, gone))
+    watch = _Watch(receive, task)
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
     try:
         return await work
     except asyncio.CancelledError:
         # Ours alone (no one else cancelled the request too): the client left.
-        if gone.is_set() and task.uncancel() == 0:
+        if watch.gone and task.uncancel() == 0:
             return None
         raise
     finally:
-        watcher.cancel()
+        timer.cancel()
+        if watch.watcher is not None:
+            watch.watcher.cancel()
 
 
-async def _watch(receive: Receive, task: asyncio.Task[Any], gone: asyncio.Event) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    gone.set()
-    task.cancel()
+class _Watch:
+    __slots__ = ("gone", "owner", "receive", "watcher")
+
+    def __init__(self, receive: Receive, owner: asyncio.Task[Any]):
+        self.receive = receive
+        self.owner = owner
+        self.gone = False
+        self.watcher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.watcher = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self.owner.cancel()
 
 
 async def relay(
@@ -98,11 +120,7 @@ async def relay(
     if upstream.status >= 400:
         raise upstream_error(upstream.status, raw or b"", provider, upstream.headers)
     if raw is None:
-        headers = {**_SSE_HEADERS, **upstream.headers} if upstream.headers else _SSE_HEADERS
-        response = StreamingResponse(
-            _forward(upstream, provider), media_type="text/event-stream", headers=headers
-        )
-        await response(scope, receive, send)
+        await _stream(upstream, provider, receive, send)
         return
     if "json" not in upstream.content_type:
         raise BackendError(
@@ -119,6 +137,30 @@ async def relay(
     headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in upstream.headers.items())
     await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
+
+
+async def _stream(upstream: Upstream, provider: str, receive: Receive, send: Send) -> None:
+    """The stream as it arrives, until its end or the client's leaving.
+
+    Not Starlette's StreamingResponse: on uvicorn it watches for the client leaving
+    with an anyio task group per stream, a cost every one of a thousand streams
+    starting together pays before its first event (bench/streams.py). The same
+    watch as the answer's wait (`unless_gone`) does it for a timer, or one task.
+    """
+    headers = [*_SSE_HEAD, *((k.encode("latin-1"), v.encode("latin-1"))
+                             for k, v in upstream.headers.items())]  # fmt: skip
+    await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+    if await unless_gone(receive, _send_all(upstream, provider, send)) is not None:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_all(upstream: Upstream, provider: str, send: Send) -> bool:
+    # Cancelled when the client leaves; closing the generator closes the backend's
+    # request.
+    async with contextlib.aclosing(_forward(upstream, provider)) as chunks:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    return True
 
 
 def is_json(raw: bytes) -> bool:

@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 from woollama.errors import NotFound, Unsupported
 from woollama.observability.record import record_of
 from woollama.routing.router import Router
-from woollama.surfaces.http import json_object
+from woollama.surfaces.http import parse_object, read_asgi_body
 from woollama.surfaces.openai.recipe import recipe_chat
 from woollama.surfaces.openai.relay import fetch, relay, unless_gone
 
@@ -42,9 +42,8 @@ class PassThrough:
         self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        body = await json_object(request)
-        router = _router(request)
+        body = parse_object(await read_asgi_body(scope, receive))
+        router: Router = scope["app"].state.router
         record = record_of(scope)
         record.target(body.get("model"), None)
         provider, bare = router.route(body.get("model"))  # an alias, a provider or a recipe
@@ -53,7 +52,7 @@ class PassThrough:
             if self.endpoint != "/chat/completions":
                 router.recipe_config(bare)  # an unknown recipe is a 404 on every route
                 raise Unsupported(f"recipes answer chat completions only, not {self.endpoint}")
-            response = await recipe_chat(request, router, bare, body)
+            response = await recipe_chat(Request(scope, receive), router, bare, body)
             await response(scope, receive, send)
             return
         body["model"] = bare
