@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Protocol
 
 from woollama.errors import BackendError, NotFound, ToolUnavailable, WoollamaError
+from woollama.providers.http import load_aiohttp
 from woollama.tools import Health, ToolRegistry, result_text
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class ThreadStore(Protocol):
@@ -84,15 +86,20 @@ class HttpThreadStore:
         self.url = url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    async def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # created on first use, inside the running loop
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            aiohttp = await load_aiohttp()
+            if self._session is None:
+                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         return self._session
 
     async def _request(self, method: str, thread_id: str, body: Any = None) -> Any:
         url = f"{self.url}/threads/{thread_id}"
+        session = await self._client()
+        import aiohttp  # loaded with the session
+
         try:
-            async with self._client().request(method, url, json=body) as response:
+            async with session.request(method, url, json=body) as response:
                 if response.status == 404:
                     raise NotFound(f"conversation store has no thread {thread_id!r}")
                 if response.status >= 400:

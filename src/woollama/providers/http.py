@@ -4,24 +4,33 @@ aiohttp was chosen over httpx2 by measurement (see docs/benchmarks.md): about a
 quarter of the per-request cost. The environment's proxy is resolved once per
 backend; aiohttp's trust_env would consult netrc and the proxy settings in a thread
 on every request.
+
+aiohttp is imported when a backend first needs it, not at start-up: it is 9 MiB of
+woollama's resident memory, and a router whose backends are local and plain HTTP
+(they go through `http1`) may never need it. `load_aiohttp` imports it in a worker
+thread, so the loop keeps serving during the 0.2 s the import takes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import importlib
 import logging
 import os
+import sys
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BackendError, BackendTimeout, BadRequest, WoollamaError
 from woollama.providers.http1 import encode_json
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +38,19 @@ CONNECT_TIMEOUT = 10.0
 DISCOVERY_TIMEOUT = 3.0
 
 
+async def load_aiohttp() -> ModuleType:
+    """aiohttp, imported on first use in a worker thread (see the module's note)."""
+    module = sys.modules.get("aiohttp")
+    if module is None:
+        module = await asyncio.to_thread(importlib.import_module, "aiohttp")
+    return module
+
+
 def client_session(read_timeout: float) -> aiohttp.ClientSession:
-    """A pooled session; call inside the running loop that will use it."""
+    """A pooled session; call inside the running loop that will use it, once
+    `load_aiohttp` has run."""
+    import aiohttp
+
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=CONNECT_TIMEOUT, sock_read=read_timeout
@@ -60,6 +80,8 @@ async def post_json(
     read_timeout: float,
 ) -> aiohttp.ClientResponse:
     """POST a JSON body; transport failures become woollama's 502/504 errors."""
+    import aiohttp  # loaded with the session
+
     try:
         return await session.post(
             url,
@@ -96,6 +118,8 @@ async def discover_models(
 
     Bounded and forgiving: a backend that is down or answers oddly lists nothing.
     """
+    import aiohttp  # loaded with the session
+
     try:
         async with asyncio.timeout(DISCOVERY_TIMEOUT):
             async with session.get(
@@ -125,7 +149,7 @@ class HttpProvider:
         self.name = name
         self.config = config
         self._env = env
-        self._session = client_session(config.timeout)
+        self._session: aiohttp.ClientSession | None = None
         self._proxy = proxy_for(config.base_url)
 
     def unavailable(self) -> str | None:
@@ -151,12 +175,19 @@ class HttpProvider:
     def _headers(self) -> dict[str, str]:
         raise NotImplementedError
 
+    async def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            await load_aiohttp()
+            if self._session is None:  # another request may have made it meanwhile
+                self._session = client_session(self.config.timeout)
+        return self._session
+
     async def _post(
         self, path: str, body: dict[str, Any], *, root: str | None = None
     ) -> aiohttp.ClientResponse:
         """POST to `path` under `base_url` (or under `root`, on the same host)."""
         return await post_json(
-            self._session,
+            await self._client(),
             (root or self.config.base_url) + path,
             body,
             headers=self._headers(),
@@ -170,7 +201,7 @@ class HttpProvider:
         models = list(self.config.models)
         if self.config.discover:
             found = await discover_models(
-                self._session,
+                await self._client(),
                 self.config.base_url + "/models",
                 headers=self._headers,
                 proxy=self._proxy,
@@ -182,4 +213,5 @@ class HttpProvider:
         return models
 
     async def aclose(self) -> None:
-        await self._session.close()
+        if self._session is not None:
+            await self._session.close()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from woollama.config.models import InferencerConfig
 from woollama.errors import BackendError, BackendTimeout
@@ -15,6 +13,9 @@ from woollama.providers.base import NO_HEADERS, Upstream, backoff_headers
 from woollama.providers.http import CONNECT_TIMEOUT, HttpProvider
 from woollama.providers.http1 import Http1Pool, Origin, encode_json
 from woollama.providers.tokenizer import TokenCount, Tokenizer
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class AiohttpUpstream:
         self.headers = backoff_headers(response.headers) if self.status >= 400 else NO_HEADERS
 
     async def read(self) -> bytes:
+        import aiohttp  # loaded: this answer came through it
+
         try:
             return await self._response.read()
         except TimeoutError:
@@ -41,6 +44,8 @@ class AiohttpUpstream:
             self._response.release()
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
+        import aiohttp  # loaded: this answer came through it
+
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk

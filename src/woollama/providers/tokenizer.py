@@ -14,16 +14,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Literal
 
 from woollama.errors import WoollamaError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import aiohttp
 
-# POST `path` under `root` with a JSON body; the caller releases the response.
-Post = Callable[[str, dict[str, Any], str], Awaitable[aiohttp.ClientResponse]]
+    # POST `path` under `root` with a JSON body; the caller releases the response.
+    Post = Callable[[str, dict[str, Any], str], Awaitable[aiohttp.ClientResponse]]
+
+log = logging.getLogger(__name__)
 Method = Literal["template", "text"]
 
 
@@ -52,6 +53,8 @@ class Tokenizer:
             if self._method is None:
                 return None
             methods = (self._method,)
+        import aiohttp  # loaded by the provider's session
+
         for method in methods:
             try:
                 tokens = await (self._template(chat) if method == "template" else self._text(chat))

@@ -167,7 +167,7 @@ class AnthropicProvider(HttpProvider):
             headers["anthropic-beta"] = beta
         request = {**self.config.extra_body, **body} if path == "/messages" else body
         response = await post_json(
-            self._session,
+            await self._client(),
             self.config.base_url + path,
             request,
             headers=headers,

@@ -14,14 +14,12 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import aiohttp
 
 from woollama.errors import BackendError, BackendTimeout, BadRequest
 from woollama.providers.anthropic.translate import ANTHROPIC_VERSION
-from woollama.providers.http import client_session, proxy_for
+from woollama.providers.http import client_session, load_aiohttp, proxy_for
 from woollama.providers.managed_agents.wire import (
     BETA,
     DEFAULT_ENVIRONMENT,
@@ -40,6 +38,9 @@ from woollama.providers.managed_agents.wire import (
     user_message,
 )
 from woollama.providers.sse import SSEDecoder
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["AgentTurn", "ManagedAgentsClient"]
 
@@ -176,8 +177,9 @@ class ManagedAgentsClient:
     async def _stream(self, session_id: str) -> AsyncIterator[aiohttp.ClientResponse]:
         headers = {**self._headers(), "accept": "text/event-stream"}
         url = f"{self._base}{_path(session_id)}/events/stream"
+        session = await self._http()
         with self._guard("opening the event stream"):
-            response = await self._http().get(
+            response = await session.get(
                 url, headers=headers, proxy=self._proxy, allow_redirects=False
             )
         try:
@@ -192,10 +194,12 @@ class ManagedAgentsClient:
 
     # -- HTTP ----------------------------------------------------------------------
 
-    def _http(self) -> aiohttp.ClientSession:
+    async def _http(self) -> aiohttp.ClientSession:
         # Created lazily so the session binds to the loop that actually uses it.
         if self._session is None or self._session.closed:
-            self._session = client_session(self._timeout)
+            await load_aiohttp()
+            if self._session is None or self._session.closed:
+                self._session = client_session(self._timeout)
         return self._session
 
     def _headers(self) -> dict[str, str]:
@@ -223,8 +227,9 @@ class ManagedAgentsClient:
     ) -> dict[str, Any]:
         headers = self._headers()
         data = json.dumps(body).encode() if body is not None else None
+        session = await self._http()
         with self._guard(f"{method} {path}"):
-            async with self._http().request(
+            async with session.request(
                 method,
                 self._base + path,
                 data=data,
@@ -248,6 +253,8 @@ class ManagedAgentsClient:
     @contextlib.contextmanager
     def _guard(self, what: str) -> Iterator[None]:
         """Transport failures as woollama errors that say what was being done."""
+        import aiohttp  # loaded with the session, which every guarded call has made
+
         try:
             yield
         except TimeoutError:

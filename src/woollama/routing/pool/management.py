@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from woollama.config.models import ManagementProtocolConfig, RestEndpoint, RestEndpoints
 from woollama.errors import BackendError
+from woollama.providers.http import load_aiohttp
+
+if TYPE_CHECKING:
+    import aiohttp
 
 READ_TIMEOUT = 3.0  # a residency read; slower means unknown, not wrong
 LOAD_TIMEOUT = 600.0  # a model load can take minutes on a cold disk
@@ -69,9 +71,11 @@ class Management:
         self._calls = BUILTIN[protocol] if protocol in BUILTIN else named[protocol].endpoints
         self._session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    async def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False)
+            aiohttp = await load_aiohttp()
+            if self._session is None:
+                self._session = aiohttp.ClientSession(trust_env=False)
         return self._session
 
     async def running(self) -> dict[str, Resident]:
@@ -116,8 +120,11 @@ class Management:
         url = _fill(call.url, self.base, model)
         headers = {k: _fill(v, self.base, model) for k, v in call.headers.items()}
         body = _fill_json(call.body, self.base, model) if call.body is not None else None
+        session = await self._client()
+        import aiohttp  # loaded with the session
+
         try:
-            async with self._client().request(
+            async with session.request(
                 call.method,
                 url,
                 data=json.dumps(body).encode() if body is not None else None,
