@@ -145,8 +145,10 @@ def start_woollama(
     host, port = addr_file.read_text().strip().rsplit(":", 1)
     procs.require_loopback(host)
     # The files may be written just before the server accepts; any HTTP answer is ready.
+    # /health, not /v1/models: a listing asks the backends, and "idle after start"
+    # means a woollama that has served nothing yet.
     procs.wait_until(
-        lambda: procs.http_status(host, int(port), "/v1/models") is not None,
+        lambda: procs.http_status(host, int(port), "/health") is not None,
         10.0,
         p,
         log,

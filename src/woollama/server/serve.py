@@ -99,6 +99,10 @@ def serve(
             log_level=_uvicorn_level(),
             access_log=False,
             timeout_graceful_shutdown=5,
+            # Longer than the clients' own idle expiry (aiohttp 15 s, httpx 5 s): the
+            # client closes an idle connection first, so it never reuses one that the
+            # server is closing at that moment (a lost request on a pooled client).
+            timeout_keep_alive=KEEP_ALIVE_S,
             server_header=False,
             proxy_headers=False,  # woollama is the edge; forwarded headers are not trusted
         ),
@@ -138,6 +142,7 @@ class _Server(uvicorn.Server):
 
 
 OPEN_FILES_WANTED = 65536
+KEEP_ALIVE_S = 75
 
 
 def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
