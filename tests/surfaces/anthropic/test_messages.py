@@ -237,9 +237,7 @@ def test_an_alias_to_a_recipe_streams_the_recipes_answer(rig: Rig, fake: FakeOpe
     assert len(fake.requests) == 2  # both turns ran here; the client saw only the answer
 
 
-def test_an_alias_falls_over_to_its_next_target_when_the_first_is_busy(
-    rig: Rig, fake: FakeOpenAI
-):
+def test_an_alias_falls_over_to_its_next_target_when_the_first_is_busy(rig: Rig, fake: FakeOpenAI):
     fake.script(Error(503, "busy", type="server_error"), Text("from the second"))
     answer = rig.client().messages.with_raw_response.create(
         model="two-targets", max_tokens=10, messages=USER_HI

@@ -300,3 +300,20 @@ async def test_a_cancelled_call_is_cancelled_downstream(rig: McpRig, transport: 
                 break
             await anyio.sleep(0.05)
     assert "count_to cancelled" in rig.server.log()
+
+
+@pytest.mark.parametrize("transport", ["http-auto", "stdio-legacy"])
+async def test_chat_marks_its_wrapped_answer_for_fastmcp_clients(rig: McpRig, transport: str):
+    # FastMCP clients unwrap {"result": ...} to the bare value when the output schema
+    # carries FastMCP's mark: they get the answer as a `str`, as from the original.
+    with anyio.fail_after(LIMIT):
+        async with connect(rig, transport) as client:
+            [chat] = [t for t in (await client.list_tools()).tools if t.name == "chat"]
+            result = await client.call_tool(
+                "chat", {"model": "fake/m", "messages": [{"role": "user", "content": "hi"}]}
+            )
+    assert chat.output_schema["x-fastmcp-wrap-result"] is True
+    assert chat.output_schema["properties"] == {
+        "result": {"type": "string", "description": "the final answer"}
+    }
+    assert result.structured_content == {"result": "echo: hi"}

@@ -10,6 +10,7 @@ from mcp import MCPError
 
 from woollama.routing.router import Router
 
+OWN_URIS = "woollama://"
 MODELS = "woollama://models"
 TOOLS = "woollama://tools"
 RECIPE_PREFIX = "woollama://recipes/"
@@ -68,6 +69,8 @@ async def read_resource(router: Router, uri: str) -> mt.ReadResourceResult:
                 for e in registry.entries()
             ],
             "servers": registry.health(),
+            # names a `"namespace": false` server could not have (mcp.json problems)
+            "problems": list(registry.problems()),
         }
     elif uri.startswith(RECIPE_PREFIX) and uri[len(RECIPE_PREFIX) :] in router.config.recipes:
         name = uri[len(RECIPE_PREFIX) :]
@@ -79,8 +82,15 @@ async def read_resource(router: Router, uri: str) -> mt.ReadResourceResult:
             "reason": reason,
         }
     else:
-        raise MCPError(code=mt.INVALID_PARAMS, message=f"no resource {uri!r}")
+        raise not_found(uri)
     text = json.dumps(value, indent=2)
     return mt.ReadResourceResult(
         contents=[mt.TextResourceContents(uri=uri, mime_type=_JSON, text=text)]
+    )
+
+
+def not_found(uri: str, message: str | None = None) -> MCPError:
+    """The error for a URI nobody has: invalid params, naming the URI in `data.uri`."""
+    return MCPError(
+        code=mt.INVALID_PARAMS, message=message or f"no resource {uri!r}", data={"uri": uri}
     )

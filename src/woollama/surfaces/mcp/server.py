@@ -21,7 +21,6 @@ from mcp.server.models import InitializationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import (
     InMemorySubscriptionBus,
-    ListenHandler,
     PromptsListChanged,
     ResourcesListChanged,
     ToolsListChanged,
@@ -35,13 +34,13 @@ from woollama.observability.observer import Observer
 from woollama.recipes import Done, ToolCalled, ToolResult
 from woollama.routing.reload import open_live_router
 from woollama.routing.router import RECIPE_PROVIDER, Router
-from woollama.surfaces.mcp.resources import (
-    describe_recipe,
-    list_resources,
-    list_templates,
-    read_resource,
-)
-from woollama.tools.connection import ELICITOR
+from woollama.surfaces.mcp.catalog import CatalogSurface
+from woollama.surfaces.mcp.peer import ClientPeers
+from woollama.surfaces.mcp.resources import MODELS, RECIPE_PREFIX, TOOLS
+from woollama.surfaces.mcp.scope import OWN_SERVER, Scope, request_scope
+from woollama.surfaces.mcp.tool_list import ToolList, listing, wire
+from woollama.tools.connection import ProgressFn
+from woollama.tools.peer import Caller, calling
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,21 @@ _CHAT_OUTPUT = {
     "type": "object",
     "properties": {"result": {"type": "string", "description": "the final answer"}},
     "required": ["result"],
+    # FastMCP's mark for a primitive wrapped as {"result": ...}: its clients unwrap it to
+    # a `str`, as the original woollama's `chat` returned.
+    "x-fastmcp-wrap-result": True,
 }
+
+
+_CHAT_TOOL = wire(
+    mt.Tool(
+        name=CHAT_TOOL,
+        description="Chat with a woollama recipe or any model; tools run inside the "
+        "recipe and progress is reported while it works. Returns the final answer.",
+        input_schema=_CHAT_INPUT,
+        output_schema=_CHAT_OUTPUT,
+    )
+)
 
 
 class _WoollamaMCP(Server[Any]):
@@ -91,7 +104,15 @@ class _WoollamaMCP(Server[Any]):
 class McpSurface:
     """The handlers, plus fan-out of tool-list changes to every connected client."""
 
-    def __init__(self, router: Router | Callable[[], Router], observer: Observer | None = None):
+    def __init__(
+        self,
+        router: Router | Callable[[], Router],
+        observer: Observer | None = None,
+        scope: Scope | None = None,
+    ):
+        # What every client of this surface is narrowed to (`woollama mcp --servers`);
+        # each HTTP request may narrow further, never widen.
+        self.scope = scope or Scope()
         # A callable gives the router of the moment: a config reload replaces it.
         self._current = router if callable(router) else lambda: router
         self.observer = observer
@@ -99,25 +120,42 @@ class McpSurface:
         # Handshake-era clients are told about changes on their connection; the
         # SDK exposes that channel only through a request's session object.
         self._legacy_sessions: dict[int, Any] = {}
+        # Downstream prompts, resources and templates, re-exported; subscriptions.
+        self.catalog = CatalogSurface(lambda: self.router, self.bus, self._sees, lambda: self.peers)
         self.server = _WoollamaMCP(
             "woollama",
             version=__version__,
             instructions=(
-                "woollama routes to AI backends and MCP tool servers. Tools named "
-                "<server>__<tool> are re-exported from downstream servers; `chat` runs a "
-                "recipe or any model; each recipe is also a prompt."
+                "woollama routes to AI backends and MCP tool servers. Tools and prompts "
+                "named <server>__<name>, and resources <server>+<uri>, are re-exported "
+                "from downstream servers; `chat` runs a recipe or any model; each recipe "
+                "is also a prompt."
             ),
+            # A 2026-07-28 call's Mcp-Param headers are checked against the tool's schema:
+            # looked up here rather than by running a whole tools/list for each call.
+            get_tool_input_schema=self._input_schema,
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,
             on_list_prompts=self.list_prompts,
-            on_get_prompt=self.get_prompt,
+            on_get_prompt=self.catalog.get_prompt,
             on_list_resources=self.list_resources,
-            on_list_resource_templates=self.list_resource_templates,
-            on_read_resource=self.read_resource,
-            on_subscriptions_listen=ListenHandler(self.bus),
+            on_list_resource_templates=self.catalog.list_templates,
+            on_read_resource=self.catalog.read_resource,
+            on_subscribe_resource=self.catalog.subscribe,
+            on_unsubscribe_resource=self.catalog.unsubscribe,
+            on_completion=self.catalog.complete,
+            on_subscriptions_listen=self.catalog.listen,
         )
         self.router.registry.on_change(self._tools_changed)
+        self.router.registry.on_catalog_change(self._catalog_changed)
+        self.router.registry.on_resource_updated(self._resource_updated)
         self._pending: set[Any] = set()
+        self._tool_list = ToolList()
+        # Declares `logging` (on initialize and server/discover); levels are per session.
+        self.peers = ClientPeers()
+        self.server.add_request_handler(
+            "logging/setLevel", mt.SetLevelRequestParams, self.peers.set_level
+        )
 
     @property
     def router(self) -> Router:
@@ -146,16 +184,37 @@ class McpSurface:
             task.add_done_callback(self._pending.discard)
 
     async def _notify_recipes_changed(self) -> None:
-        await self.bus.publish(PromptsListChanged())
-        await self.bus.publish(ResourcesListChanged())
+        await self._notify_lists(frozenset({"prompts", "resources"}))
+        await self.catalog.updated_all((MODELS, RECIPE_PREFIX))
+
+    def _catalog_changed(self, kinds: frozenset[str]) -> None:
+        self._soon(self._notify_lists(kinds))
+
+    def _resource_updated(self, uri: str) -> None:
+        self._soon(self.catalog.updated(uri))
+
+    def _soon(self, notifying: Any) -> None:
+        # Called from a connection's task; notifying may block on slow clients.
+        task = asyncio.get_running_loop().create_task(notifying)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _notify_lists(self, kinds: frozenset[str]) -> None:
+        if "prompts" in kinds:
+            await self.bus.publish(PromptsListChanged())
+        if "resources" in kinds:
+            await self.bus.publish(ResourcesListChanged())
         for key, session in list(self._legacy_sessions.items()):
             try:
-                await session.send_prompt_list_changed()
-                await session.send_resource_list_changed()
+                if "prompts" in kinds:
+                    await session.send_prompt_list_changed()
+                if "resources" in kinds:
+                    await session.send_resource_list_changed()
             except Exception:  # a client that went away just stops hearing about changes
                 self._legacy_sessions.pop(key, None)
 
     async def _notify_changed(self) -> None:
+        await self.catalog.updated_all((TOOLS,))
         await self.bus.publish(ToolsListChanged())
         for key, session in list(self._legacy_sessions.items()):
             try:
@@ -167,41 +226,31 @@ class McpSurface:
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
-    ) -> mt.ListToolsResult:
+    ) -> dict[str, Any]:
         self._remember(ctx)
         # A client that lists right after start (Claude Desktop spawns `woollama mcp`
         # and lists at once) must see the tools, not an empty list.
         await self.router.registry.ready()
-        tools = [
-            mt.Tool(
-                name=entry.model_name,
-                description=f"{entry.description}\n\n(from MCP server {entry.server!r})".strip(),
-                input_schema=entry.input_schema or {"type": "object"},
-                output_schema=entry.output_schema,
-                annotations=mt.ToolAnnotations.model_validate(entry.annotations)
-                if entry.annotations
-                else None,
-            )
-            for entry in self.router.registry.entries()
-        ]
-        tools.append(
-            mt.Tool(
-                name=CHAT_TOOL,
-                description="Chat with a woollama recipe or any model; tools run inside the "
-                "recipe and progress is reported while it works. Returns the final answer.",
-                input_schema=_CHAT_INPUT,
-                output_schema=_CHAT_OUTPUT,
-            )
-        )
-        return mt.ListToolsResult(tools=tools)
+        scope = self._scope(ctx)
+        entries = self.router.registry.entries()
+        # The wire form, as the SDK would dump a ListToolsResult: built once per entry.
+        tools = [self._tool_list.of(e) for e in entries if scope.allows(e.server, e.name)]
+        if scope.allows(OWN_SERVER, CHAT_TOOL):
+            tools.append(_CHAT_TOOL)
+        self._tool_list.keep_only(entries)
+        return listing(tools)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: mt.CallToolRequestParams
-    ) -> mt.CallToolResult:
+    ) -> mt.CallToolResult | mt.InputRequiredResult:
         self._remember(ctx)
         arguments = dict(params.arguments or {})
+        scope = self._scope(ctx)
         if params.name == CHAT_TOOL:
-            return await self._chat(ctx, arguments)
+            if not scope.allows(OWN_SERVER, CHAT_TOOL):
+                return _out_of_scope(f"{OWN_SERVER}.{CHAT_TOOL}", scope)
+            with calling(self.peers.caller(ctx)):
+                return await self._chat(ctx, arguments)
         registry = self.router.registry
         entry = registry.by_model_name(params.name)
         if entry is None:
@@ -209,30 +258,39 @@ class McpSurface:
             entry = registry.by_model_name(params.name)
         if entry is None:
             raise MCPError(code=mt.INVALID_PARAMS, message=f"unknown tool {params.name!r}")
+        if not scope.allows(entry.server, entry.name):
+            # Refused at dispatch, not only hidden from the listing.
+            return _out_of_scope(entry.qualified, scope)
 
-        async def forward(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)
-
-        async def ask(message: str, schema: Any) -> mt.ElicitResult:
-            return await ctx.session.elicit_form(message, schema, ctx.request_id)
-
-        token = ELICITOR.set(ask)
         began = time.perf_counter()
-        try:
-            result = await registry.call(entry, arguments, progress=forward)
-        except WoollamaError as exc:
-            self._called(entry.qualified, False, began)
-            return _tool_error(exc.message)
-        finally:
-            ELICITOR.reset(token)
-        self._called(entry.qualified, not result.is_error, began)
-        # Content, structuredContent and isError pass through as the downstream gave them;
-        # its _meta (which names the downstream server) does not speak for woollama.
-        return mt.CallToolResult(
-            content=result.content,
-            structured_content=result.structured_content,
-            is_error=result.is_error,
-        )
+
+        async def work(caller: Caller, forward: ProgressFn) -> mt.CallToolResult:
+            try:
+                # The downstream's log lines, sampling and questions go to this client.
+                with calling(caller):
+                    result = await registry.call(entry, arguments, progress=forward)
+            except WoollamaError as exc:
+                self._called(entry.qualified, False, began)
+                return _tool_error(exc.message)
+            self._called(entry.qualified, not result.is_error, began)
+            # Content, structuredContent and isError pass through as the downstream gave
+            # them; its _meta (which names the downstream server) does not speak for woollama.
+            return mt.CallToolResult(
+                content=result.content,
+                structured_content=result.structured_content,
+                is_error=result.is_error,
+            )
+
+        return await self.peers.run(ctx, params, work)
+
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        if name == CHAT_TOOL:
+            return _CHAT_INPUT
+        entry = self.router.registry.by_model_name(name)
+        return None if entry is None else entry.input_schema or {"type": "object"}
+
+    def _scope(self, ctx: ServerRequestContext[Any, Any]) -> Scope:
+        return self.scope.narrow(request_scope(ctx.request))
 
     def _called(self, tool: str, ok: bool, began: float) -> None:
         if self.observer is not None:
@@ -251,7 +309,7 @@ class McpSurface:
         steps = 0
 
         async def say(level: mt.LoggingLevel, text: str) -> None:
-            await ctx.session.send_log_message(level, text, "woollama", ctx.request_id)
+            await self.peers.log(ctx, level, text, "woollama")
 
         try:
             runner = await self.router.runner(model)
@@ -273,61 +331,40 @@ class McpSurface:
             return _tool_error(exc.message)
         return _tool_error("the recipe ended without an answer")
 
-    # -- prompts -----------------------------------------------------------------------
+    # -- prompts, resources, completions, subscriptions: surfaces/mcp/catalog.py ------
 
     async def list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
     ) -> mt.ListPromptsResult:
         self._remember(ctx)
-        return mt.ListPromptsResult(
-            prompts=[
-                mt.Prompt(name=name, description=describe_recipe(self.router, name))
-                for name in self.router.config.recipes
-            ]
-        )
-
-    async def get_prompt(
-        self, ctx: ServerRequestContext[Any, Any], params: mt.GetPromptRequestParams
-    ) -> mt.GetPromptResult:
-        recipe = self.router.config.recipes.get(params.name)
-        if recipe is None:
-            raise MCPError(code=mt.INVALID_PARAMS, message=f"unknown prompt {params.name!r}")
-        return mt.GetPromptResult(
-            description=recipe.description or f"recipe {params.name}",
-            messages=[
-                mt.PromptMessage(
-                    role="user", content=mt.TextContent(type="text", text=recipe.system)
-                )
-            ],
-        )
-
-    # -- resources ---------------------------------------------------------------------
+        return await self.catalog.list_prompts(ctx, params)
 
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
     ) -> mt.ListResourcesResult:
-        return list_resources(self.router)
+        self._remember(ctx)
+        return await self.catalog.list_resources(ctx, params)
 
-    async def list_resource_templates(
-        self, ctx: ServerRequestContext[Any, Any], params: mt.PaginatedRequestParams | None
-    ) -> mt.ListResourceTemplatesResult:
-        return list_templates()
+    def _sees(self, ctx: ServerRequestContext[Any, Any], server: str) -> bool:
+        """Whether this request's narrowing (by server) lets it see that server's
+        prompts and resources."""
+        return all(server in names for names in self._scope(ctx).servers)
 
-    async def read_resource(
-        self, ctx: ServerRequestContext[Any, Any], params: mt.ReadResourceRequestParams
-    ) -> mt.ReadResourceResult:
-        return await read_resource(self.router, str(params.uri))
+
+def _out_of_scope(tool: str, scope: Scope) -> mt.CallToolResult:
+    log.warning("refused call to %s: outside this client's narrowing (%s)", tool, scope.describe())
+    return _tool_error(f"tool {tool!r} is outside what this client asked for ({scope.describe()})")
 
 
 def _tool_error(message: str) -> mt.CallToolResult:
     return mt.CallToolResult(content=[mt.TextContent(type="text", text=message)], is_error=True)
 
 
-async def serve_stdio(config: Config) -> None:
+async def serve_stdio(config: Config, scope: Scope | None = None) -> None:
     """`woollama mcp`: the same surface over stdin/stdout, with its own registry."""
     async with open_live_router(config) as live:
         # The access log goes to stderr like every log line; stdout is the protocol's.
-        surface = McpSurface(live.current, Observer.from_env(metrics=False))
+        surface = McpSurface(live.current, Observer.from_env(metrics=False), scope)
         live.on_swap(lambda before, after: surface.config_changed(before.config, after.config))
         server = surface.server
         async with stdio_server() as (read_stream, write_stream):
