@@ -29,6 +29,7 @@ import procs
 import uvloop
 from mcp import Client, StdioServerParameters
 from procs import REPO
+from report import write_section
 
 SECTION = "## MCP"
 TEXTOPS = REPO / "examples" / "textops.py"
@@ -273,11 +274,7 @@ def main() -> int:
             found = runner.run(measure(address, port, pid, env, args.quick))
     section = report(found, command)
     print(section)
-    text = args.out.read_text() if args.out.exists() else "# woollama benchmarks\n"
-    before, _, after = text.partition(SECTION + "\n")
-    # Keep any section that follows ours in place.
-    rest = after[after.find("\n## ") :] if after and "\n## " in after else ""
-    args.out.write_text(before.rstrip() + "\n\n" + section + rest)
+    write_section(args.out, section)
     return 0
 
 

@@ -27,6 +27,7 @@ import procs
 import uvloop
 from load import Samples, Target, Throughput
 from procs import REPO
+from report import write_section
 
 SECTION = "## Observability"
 NEXT_SECTION = "## Recipes and tools"
@@ -163,20 +164,6 @@ def report(rows: dict[str, Row], command: str, counts: str, load_before: str) ->
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# woollama benchmarks\n"
-    if SECTION + "\n" in text:
-        head, _, rest = text.partition(SECTION + "\n")
-        after = rest.find("\n## ")
-        tail = rest[after + 1 :] if after >= 0 else ""
-    elif NEXT_SECTION in text:
-        head, _, rest = text.partition(NEXT_SECTION)
-        tail = NEXT_SECTION + rest
-    else:
-        head, tail = text, ""
-    out.write_text(head.rstrip() + "\n\n" + section + ("\n" + tail if tail else ""))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
@@ -209,7 +196,7 @@ def main() -> int:
     section = report(rows, command, counts, load_before)
     print(section)
     if not args.on_env:  # a priced part is for the console, not the report
-        write_section(args.out, section)
+        write_section(args.out, section, before=NEXT_SECTION)
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from report import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -212,20 +213,6 @@ def report(overhead: tuple[float, float, float, float], runs: dict[str, dict[str
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# woollama benchmarks\n"
-    if SECTION + "\n" in text:
-        head, _, rest = text.partition(SECTION + "\n")
-        after = rest.find("\n## ")
-        tail = rest[after + 1 :] if after >= 0 else ""
-    elif NEXT_SECTION in text:
-        head, _, rest = text.partition(NEXT_SECTION)
-        tail = NEXT_SECTION + rest
-    else:
-        head, tail = text, ""
-    out.write_text(head.rstrip() + "\n\n" + section + ("\n" + tail if tail else ""))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -240,7 +227,7 @@ def main() -> int:
     }
     section = report(overhead, runs, command)
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, section, before=NEXT_SECTION)
     return 0
 
 

@@ -29,7 +29,7 @@ import procs
 import run
 import uvloop
 from procs import REPO
-from report import Results
+from report import Results, write_section
 
 SECTION = "## Where the microseconds go"
 NEXT_SECTION = "## Relay guards"
@@ -156,20 +156,6 @@ def report(counts: collections.Counter[str], cpu_us: float, target: str, command
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# woollama benchmarks\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        after = rest.find("\n## ")
-        tail = rest[after + 1 :] if after >= 0 else ""
-    elif NEXT_SECTION in text:
-        head, _, rest = text.partition(NEXT_SECTION)
-        tail = NEXT_SECTION + rest
-    else:
-        head, tail = text, ""
-    out.write_text(head.rstrip() + "\n\n" + section + ("\n" + tail if tail else ""))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -193,7 +179,7 @@ def main() -> int:
     section = report(counts, cpu_us, target, command)
     print(section)
     if args.write:
-        write_section(args.out, section)
+        write_section(args.out, section, before=NEXT_SECTION)
     return 0
 
 

@@ -27,6 +27,7 @@ import uvloop
 from load import chat_body
 from mcp import Client, StdioServerParameters
 from procs import REPO
+from report import write_section
 from run import start_backend
 
 from woollama.config.models import McpServerConfig
@@ -161,9 +162,7 @@ def main() -> int:
         turns = runner.run(recipe_turns(n, warmup))
     section = report(tools, turns, command)
     print(section)
-    text = args.out.read_text() if args.out.exists() else "# woollama benchmarks\n"
-    text = text.split(SECTION)[0].rstrip() + "\n\n" + section
-    args.out.write_text(text)
+    write_section(args.out, section)
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import uvloop
 from procs import REPO
+from report import write_section
 
 from woollama.providers.http1 import encode_json
 from woollama.surfaces.http import _parse_strictly, parse_object, unless_disconnected
@@ -233,20 +234,6 @@ def report(
     return "\n".join(lines)
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# woollama benchmarks\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        after = rest.find("\n## ")
-        tail = rest[after + 1 :] if after >= 0 else ""
-    elif NEXT_SECTION in text:
-        head, _, rest = text.partition(NEXT_SECTION)
-        tail = NEXT_SECTION + rest
-    else:
-        head, tail = text, ""
-    out.write_text(head.rstrip() + "\n\n" + section + ("\n" + tail if tail else ""))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -279,7 +266,7 @@ def main() -> int:
     races = uvloop.run(measure_race(20_000 // scale))
     section = report(checks, races, command, parses)
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, section, before=NEXT_SECTION)
     return 0
 
 

@@ -334,3 +334,21 @@ def summary(r: Results) -> str:
         out.append(f"target {verdict(met):12} {check}: {nums}")
     out += [f"note   {n}" for n in r.notes]
     return "\n".join(out)
+
+
+def write_section(out: Path, section: str, *, before: str | None = None) -> None:
+    """Put `section` in the page in place of the section with its heading (its first
+    line), else in front of the section headed `before`, else at the end; every other
+    section stays as it is."""
+    heading = section.split("\n", 1)[0] + "\n"
+    text = out.read_text() if out.exists() else "# woollama benchmarks\n"
+    if heading in text:
+        head, _, rest = text.partition(heading)
+        after = rest.find("\n## ")
+        tail = rest[after + 1 :] if after >= 0 else ""
+    elif before is not None and before in text:
+        head, _, rest = text.partition(before)
+        tail = before + rest
+    else:
+        head, tail = text, ""
+    out.write_text(head.rstrip() + "\n\n" + section.rstrip() + "\n" + ("\n" + tail if tail else ""))

@@ -40,7 +40,7 @@ import run
 import uvloop
 from load import Samples, Target, Throughput
 from procs import REPO
-from report import DIRECT, TCP, UDS, Results, loadavg
+from report import DIRECT, TCP, UDS, Results, loadavg, write_section
 
 SECTION = "## A thousand streams"
 NEXT_SECTION = "## Relay guards"
@@ -323,20 +323,6 @@ def targets(o: Outcome) -> list[tuple[str, str, bool]]:
     return out
 
 
-def write_section(out: Path, section: str) -> None:
-    text = out.read_text() if out.exists() else "# woollama benchmarks\n"
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        after = rest.find("\n## ")
-        tail = rest[after + 1 :] if after >= 0 else ""
-    elif NEXT_SECTION in text:
-        head, _, rest = text.partition(NEXT_SECTION)
-        tail = NEXT_SECTION + rest
-    else:
-        head, tail = text, ""
-    out.write_text(head.rstrip() + "\n\n" + section + ("\n" + tail if tail else ""))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="100 streams, 1,000 requests")
@@ -376,7 +362,7 @@ def main() -> int:
     )
     section = report(outcome, command, load_before)
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, section, before=NEXT_SECTION)
     return 0 if all(math.isfinite(b.first.pct(50)) for b in bursts.values()) else 1
 
 
