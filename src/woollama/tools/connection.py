@@ -265,31 +265,14 @@ class ServerConnection:
         time_limit: float | None,
         progress: ProgressFn | None = None,
     ) -> mt.CallToolResult:
-        await self.settled()
-        client = self._client
-        if client is None or self.health is not Health.CONNECTED:
-            raise ToolUnavailable(self.reason())
-        try:
-            with anyio.fail_after(time_limit), self.peers.call():
+        async def send(client: Client) -> mt.CallToolResult:
+            with self.peers.call():
                 return await client.call_tool(tool, arguments, progress_callback=progress)
-        except TimeoutError:
-            raise ToolTimeout(
-                f"tool {self.name}.{tool} did not answer within {time_limit:g}s "
-                "(WOOLLAMA_TOOL_TIMEOUT)"
-            ) from None
-        except MCPError as exc:
-            if exc.code == mt.CONNECTION_CLOSED:
-                self.mark_broken("connection closed")
-                raise ToolUnavailable(
-                    f"MCP server {self.name!r} went away during the call"
-                ) from None
+
+        try:
+            return await self.request(f"tools/call {tool}", send, time_limit=time_limit)
+        except MCPError as exc:  # the server's own refusal, as a failed tool
             raise ToolFailed(f"{self.name}.{tool}: {exc}") from None
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError,
-                httpx2.TransportError) as exc:  # fmt: skip
-            self.mark_broken(_describe(exc))
-            raise ToolUnavailable(
-                f"MCP server {self.name!r} is unreachable: {_describe(exc)}"
-            ) from None
 
     async def request(self, what: str, send: Callable[[Client], Awaitable[T]],
                       *, time_limit: float | None) -> T:  # fmt: skip
@@ -308,7 +291,8 @@ class ServerConnection:
                 return await send(client)
         except TimeoutError:
             raise ToolTimeout(
-                f"{what} on MCP server {self.name!r} did not answer within {time_limit:g}s"
+                f"{what} on MCP server {self.name!r} did not answer within {time_limit:g}s "
+                "(WOOLLAMA_TOOL_TIMEOUT, or the server's own timeout)"
             ) from None
         except MCPError as exc:
             if exc.code != mt.CONNECTION_CLOSED:

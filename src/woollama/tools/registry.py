@@ -127,10 +127,15 @@ class ToolRegistry:
         self._changed(None)  # a removed server's tools leave the table at once
         return set(fresh), {c.name for c in retired}
 
+    def time_limit(self, connection: ServerConnection) -> float | None:
+        """How long one request to this server may take; None: no limit."""
+        # A server's own `timeout` (as Cline writes it) wins over WOOLLAMA_TOOL_TIMEOUT.
+        return connection.config.timeout or self.timeout
+
     async def _retire(self, connection: ServerConnection) -> None:
         if self._calls.get(connection):
             drained = self._drained.setdefault(connection, anyio.Event())
-            with anyio.move_on_after(connection.config.timeout or self.timeout or 180.0):
+            with anyio.move_on_after(self.time_limit(connection) or 180.0):
                 await drained.wait()
         self._scopes.pop(connection).cancel()
 
@@ -261,8 +266,7 @@ class ToolRegistry:
         connection = self.connections.get(entry.server)
         if connection is None:
             raise NotFound(f"no MCP server named {entry.server!r}")
-        # A server's own `timeout` (as Cline writes it) wins over WOOLLAMA_TOOL_TIMEOUT.
-        limit = connection.config.timeout or self.timeout
+        limit = self.time_limit(connection)
         self._calls[connection] = self._calls.get(connection, 0) + 1
         try:
             return await connection.call(entry.name, arguments, time_limit=limit, progress=progress)

@@ -249,9 +249,8 @@ class CatalogSurface:
             server, own = await self._owner(ctx, uri)
             if not self._subscribers.get(uri):
                 connection = self._connection(server)
-                await self._guard(
-                    lambda: connection.subscribe(own, time_limit=self._limit(connection))
-                )
+                limit = self.registry.time_limit(connection)
+                await self._guard(lambda: connection.subscribe(own, time_limit=limit))
         self._subscribers[uri].add(key)
 
     async def _drop(self, uri: str, key: int) -> None:
@@ -265,8 +264,9 @@ class CatalogSurface:
         owner = None if uri.startswith(OWN_URIS) else self.registry.catalog.owner(uri)
         connection = self.registry.connections.get(owner[0]) if owner else None
         if owner is not None and connection is not None:
+            limit = self.registry.time_limit(connection)
             try:
-                await connection.unsubscribe(owner[1], time_limit=self._limit(connection))
+                await connection.unsubscribe(owner[1], time_limit=limit)
             except (WoollamaError, MCPError) as exc:  # it is gone or forgot already
                 log.info("unsubscribing %s: %s", uri, exc)
 
@@ -296,13 +296,10 @@ class CatalogSurface:
             raise MCPError(code=mt.INVALID_PARAMS, message=f"no MCP server named {server!r}")
         return connection
 
-    def _limit(self, connection: ServerConnection) -> float | None:
-        return connection.config.timeout or self.registry.timeout
-
     async def _forward(self, server: str, what: str, send: Callable[[Any], Awaitable[Any]]) -> Any:
         connection = self._connection(server)
         return await self._guard(
-            lambda: connection.request(what, send, time_limit=self._limit(connection))
+            lambda: connection.request(what, send, time_limit=self.registry.time_limit(connection))
         )
 
     @staticmethod
