@@ -37,6 +37,8 @@ from woollama.server.startup import StartupLines
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE_S = 75  # seconds an idle client connection is kept (see serve)
+
 
 def serve(
     config: Config,
@@ -142,7 +144,6 @@ class _Server(uvicorn.Server):
 
 
 OPEN_FILES_WANTED = 65536
-KEEP_ALIVE_S = 75
 
 
 def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
