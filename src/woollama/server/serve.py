@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import gc
 import logging
 import os
@@ -17,6 +19,7 @@ import uvicorn
 
 from woollama.config.models import Config
 from woollama.config.paths import private_tmp_dir, runtime_dir, state_dir
+from woollama.server.accept import BatchAcceptor
 from woollama.server.app import ServerSettings, create_app
 from woollama.server.binding import (
     ADDRESS_NAME,
@@ -135,9 +138,21 @@ class _Server(uvicorn.Server):
         self._on_started = on_started
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self._on_started()
+        # uvicorn runs the lifespan and makes no listeners of its own for an empty
+        # list; ours accept in batches (server/accept.py) and close as its would.
+        await super().startup([])
+        if not self.started:
+            return
+        config = self.config
+        factory = functools.partial(
+            config.http_protocol_class,
+            config=config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        loop = asyncio.get_running_loop()
+        self.servers = [BatchAcceptor(loop, sock, factory) for sock in sockets or ()]  # type: ignore[misc]
+        self._on_started()
 
     def request_exit(self) -> None:
         self.should_exit = True
