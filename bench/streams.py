@@ -87,7 +87,9 @@ async def one_stream(s: aiohttp.ClientSession, t: Target, body: bytes, out: Burs
                 if not line.startswith(b"data:"):
                     continue
                 if line[5:].strip() == b"[DONE]":
-                    break
+                    # Read on to the body's end: aiohttp keeps a connection for the
+                    # next request only when its answer was read to the end.
+                    continue
                 if not first:
                     first = time.perf_counter() - t0
                 chunks += 1
@@ -232,7 +234,8 @@ def report(o: Outcome, command: str, load_before: str) -> str:
         "",
         f"{o.streams} streams start together, each 50 events {INTERVAL_MS} ms apart from "
         "the fake backend, one aiohttp client: on as many new connections, or on the "
-        "connections of the round before (kept alive, as a pooled client does). Time to "
+        "connections of the round before (kept alive, as a pooled client does; each "
+        "answer is read to its end, or aiohttp would not reuse its connection). Time to "
         "first byte is to the first content event; RSS is woollama's main process, "
         "sampled every 50 ms while the streams run.",
         "",

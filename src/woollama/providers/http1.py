@@ -77,14 +77,16 @@ class Http1Pool:
         self._starts: dict[tuple[object, ...], bytes] = {}
         self._closed = False
 
-    async def post(self, endpoint: str, body: bytes, headers: Mapping[str, str]) -> Http1Response:
-        """Send a POST and wait for the answer's status and headers; transport
-        failures are woollama's 502/504.
+    async def post(
+        self, endpoint: str, body: bytes, headers: Mapping[str, str], method: str = "POST"
+    ) -> Http1Response:
+        """Send a POST (or another `method`: MCP's GET and DELETE) and wait for the
+        answer's status and headers; transport failures are woollama's 502/504.
 
         A POST is not sent twice: like aiohttp, this reuses only a connection that
         is still open, and a backend that closes one just as it is reused is a 502.
         """
-        head = self._head(endpoint, body, headers)
+        head = self._head(endpoint, body, headers, method)
         loop = asyncio.get_running_loop()
         conn = None
         while self._idle:
@@ -96,16 +98,16 @@ class Http1Pool:
             conn = await self._connect(loop)
         return await conn.send(head, body, loop)
 
-    def _head(self, endpoint: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-        key = (endpoint, *headers.items())
+    def _head(self, endpoint: str, body: bytes, headers: Mapping[str, str], method: str) -> bytes:
+        key = (method, endpoint, *headers.items())
         start = self._starts.get(key)
         if start is None:
-            start = self._starts[key] = self._start(endpoint, headers)
+            start = self._starts[key] = self._start(endpoint, headers, method)
             if len(self._starts) > _STARTS_KEPT:  # keys rotated at run time, say
                 self._starts.clear()
         return b"%scontent-length: %d\r\n\r\n" % (start, len(body))
 
-    def _start(self, endpoint: str, headers: Mapping[str, str]) -> bytes:
+    def _start(self, endpoint: str, headers: Mapping[str, str], method: str) -> bytes:
         """The request line and headers, but for the length: the same on every call."""
         for value in headers.values():
             if "\r" in value or "\n" in value:
@@ -115,7 +117,8 @@ class Http1Pool:
         origin = self._origin
         try:
             return (
-                f"POST {origin.path}{endpoint} HTTP/1.1\r\nhost: {origin.host_header}\r\n{lines}"
+                f"{method} {origin.path}{endpoint} HTTP/1.1\r\n"
+                f"host: {origin.host_header}\r\n{lines}"
             ).encode("latin-1")
         except UnicodeEncodeError:
             raise BackendError(

@@ -4,66 +4,69 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_EVENT = 1024 * 1024  # bytes of one event's data, or of one unfinished line
+
 
 @dataclass(frozen=True)
 class ServerSentEvent:
     data: str
     event: str = "message"
-    id: str | None = None
+    id: str | None = None  # the stream's last event id, as the spec keeps it
+    retry: int | None = None  # a reconnection delay (ms) sent with this event
 
 
 class SSEDecoder:
     """Feed bytes as they arrive; get complete events back.
 
     Events may be split anywhere across chunks, including inside a UTF-8
-    character or between `\\r` and `\\n`.
+    character or between `\\r` and `\\n`. An event or a line larger than
+    `max_event` is a `ValueError`: a stream must not grow memory without bound.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_event: int = MAX_EVENT) -> None:
         self._buffer = b""
         self._data: list[str] = []
+        self._size = 0
         self._event = ""
         self._id: str | None = None
+        self._retry: int | None = None
+        self._max = max_event
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        self._buffer += chunk
+        lines = (self._buffer + chunk).splitlines(keepends=True)
+        self._buffer = b""
+        if lines and (not lines[-1].endswith((b"\n", b"\r")) or lines[-1].endswith(b"\r")):
+            # An unfinished line, or a CR that may be the first half of a CRLF.
+            self._buffer = lines.pop()
         events: list[ServerSentEvent] = []
-        while True:
-            cut = self._next_line_end()
-            if cut is None:
-                return events
-            end, size = cut
-            line = self._buffer[:end].decode("utf-8", "replace")
-            self._buffer = self._buffer[end + size :]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        for raw in lines:
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            if not line:
+                if self._data or self._event:
+                    events.append(self._dispatch())
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                self._data.append(value)
+                self._size += len(value)
+                if self._size > self._max:
+                    raise ValueError(f"an SSE event is larger than {self._max} bytes")
+            elif name == "event":
+                self._event = value
+            elif name == "id" and "\0" not in value:
+                self._id = value
+            elif name == "retry" and value.isdigit():
+                self._retry = int(value)
+        if len(self._buffer) > self._max:
+            raise ValueError(f"an SSE line is larger than {self._max} bytes")
+        return events
 
-    def _next_line_end(self) -> tuple[int, int] | None:
-        for index, byte in enumerate(self._buffer):
-            if byte == 0x0A:
-                return index, 1
-            if byte == 0x0D:
-                if index + 1 == len(self._buffer):
-                    return None  # a lone CR at the end may be half of CRLF
-                return index, 2 if self._buffer[index + 1] == 0x0A else 1
-        return None
-
-    def _line(self, line: str) -> ServerSentEvent | None:
-        if not line:
-            if not self._data and not self._event:
-                return None
-            event = ServerSentEvent("\n".join(self._data), self._event or "message", self._id)
-            self._data, self._event = [], ""
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            self._id = value
-        return None
+    def _dispatch(self) -> ServerSentEvent:
+        event = ServerSentEvent(
+            "\n".join(self._data), self._event or "message", self._id, self._retry
+        )
+        self._data, self._size, self._event, self._retry = [], 0, "", None
+        return event

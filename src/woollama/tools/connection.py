@@ -33,6 +33,7 @@ from woollama.config.models import McpServerConfig
 from woollama.errors import ToolFailed, ToolTimeout, ToolUnavailable
 from woollama.tools.catalog import Catalog, fetch_catalog
 from woollama.tools.peer import PeerDesk, Sampler
+from woollama.tools.streamable_http import lean_origin, lean_streamable_http
 from woollama.tools.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,9 @@ class ServerConnection:
         assert cfg.url is not None
         if cfg.transport == "sse":
             return Client(sse_client(cfg.url, headers=dict(cfg.headers) or None), **callbacks)
+        origin = lean_origin(cfg.url)
+        if origin is not None:  # plain HTTP, no proxy: the lean transport
+            return Client(lean_streamable_http(cfg.url, origin, cfg.headers), **callbacks)
         http = create_mcp_http_client(headers=dict(cfg.headers) or None)
         stack.push_async_callback(http.aclose)
         return Client(streamable_http_client(cfg.url, http_client=http), **callbacks)
