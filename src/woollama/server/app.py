@@ -89,6 +89,7 @@ def create_app(
 
             live.on_swap(swapped)
             app.state.mcp = mcp_transport.session_manager(surface.server, _mcp_security(settings))
+            app.state.mcp_surface = surface
             async with app.state.mcp.run(), anyio.create_task_group() as watching:
                 watching.start_soon(observer.run_watch, name="health-watch")
                 yield
@@ -138,7 +139,14 @@ class _McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         manager: StreamableHTTPSessionManager = scope["app"].state.mcp
-        await manager.handle_request(mcp_transport.trimmed_headers(scope), receive, send)
+        scope = mcp_transport.trimmed_headers(scope)
+        if scope["method"] == "POST":
+            surface = scope["app"].state.mcp_surface
+            replay = await surface.fast.serve(surface, manager, scope, receive, send)
+            if replay is None:
+                return  # answered on the fast path (surfaces/mcp/fast_call.py)
+            receive = replay
+        await manager.handle_request(scope, receive, send)
 
 
 def _mcp_security(settings: ServerSettings) -> TransportSecuritySettings:

@@ -35,6 +35,7 @@ from woollama.recipes import Done, ToolCalled, ToolResult
 from woollama.routing.reload import open_live_router
 from woollama.routing.router import RECIPE_PROVIDER, Router
 from woollama.surfaces.mcp.catalog import CatalogSurface
+from woollama.surfaces.mcp.fast_call import FastCalls
 from woollama.surfaces.mcp.peer import ClientPeers
 from woollama.surfaces.mcp.resources import MODELS, RECIPE_PREFIX, TOOLS
 from woollama.surfaces.mcp.scope import OWN_SERVER, Scope, request_scope
@@ -151,6 +152,8 @@ class McpSurface:
         self.router.registry.on_resource_updated(self._resource_updated)
         self._pending: set[Any] = set()
         self._tool_list = ToolList()
+        # Plain handshake-era tool calls on `/mcp`, answered without the SDK (fast_call.py).
+        self.fast = FastCalls()
         # Declares `logging` (on initialize and server/discover); levels are per session.
         self.peers = ClientPeers()
         self.server.add_request_handler(
@@ -167,6 +170,9 @@ class McpSurface:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             connection = getattr(ctx.session, "_connection", ctx.session)
             self._legacy_sessions[id(connection)] = ctx.session
+            headers = getattr(ctx.request, "headers", None)
+            if headers is not None:
+                self.fast.remember(headers.get("mcp-session-id"), connection)
 
     def _tools_changed(self) -> None:
         # Called by the registry inside a connection's task; notifying may block on

@@ -1,0 +1,161 @@
+"""Plain handshake-era `tools/call`s on `/mcp` take the fast path and answer as the SDK would.
+
+A real woollama (run with `-v`, so its log says when a call took the fast path) with the
+bundled hello and textops servers, and the real `mcp` SDK client in the handshake era: the
+calls with a progress token stay on the SDK path, so they are the reference the fast
+path's answers are compared with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx2
+import mcp.types as mt
+import pytest
+from mcp import Client, MCPError
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.harness import STARTUP_TIMEOUT, Woollama, base_env, read_line, spawn, write_config
+
+LIMIT = 30
+FAST = "answered on the fast path"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Woollama]:
+    root = tmp_path_factory.mktemp("fast")
+    write_config(root / "config")
+    env = base_env(root, {"WOOLLAMA_TOKEN": "tok"})
+    proc, log_path = spawn(root, env, "-v")
+    server = Woollama(proc, root / "config", root / "run", log_path, env=env)
+    server.banner = read_line(proc, STARTUP_TIMEOUT)
+    assert "listening" in server.banner, server.log()
+    server.address = server.address_file.read_text().strip()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def http(server: Woollama, mode: str, query: str = "") -> AsyncIterator[Client]:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": "Bearer tok"}) as http,
+        Client(
+            streamable_http_client(f"http://{server.address}/mcp{query}", http_client=http),
+            mode=mode,
+        ) as client,
+    ):
+        await client.list_tools()
+        yield client
+
+
+def fast_count(server: Woollama, tool: str) -> int:
+    return server.log().count(f"tools/call {tool} {FAST}")
+
+
+async def ignore(value: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+async def both(server: Woollama, tool: str, arguments: dict, query: str = "") -> list:
+    """The same call without a progress token (fast path) and with one (the SDK's)."""
+    answers = []
+    async with http(server, "legacy", query) as client:
+        for progress in (None, ignore):
+            try:
+                result = await client.call_tool(tool, arguments, progress_callback=progress)
+                answers.append(result.model_dump())
+            except MCPError as exc:
+                answers.append((exc.error.code, exc.error.message))
+    return answers
+
+
+async def test_a_plain_legacy_call_takes_the_fast_path_and_answers_as_the_sdk_does(
+    server: Woollama,
+):
+    before = fast_count(server, "textops.word_count")
+    with anyio.fail_after(LIMIT):
+        fast, sdk = await both(server, "textops__word_count", {"text": "one two three"})
+    assert fast_count(server, "textops.word_count") == before + 1
+    assert fast == sdk
+    assert fast["structured_content"] == {"result": 3}
+
+
+async def test_a_failing_tool_answers_the_same_error_result_on_both_paths(server: Woollama):
+    with anyio.fail_after(LIMIT):
+        fast, sdk = await both(server, "hello__count_to", {"n": 0})
+    assert fast == sdk
+    assert fast["is_error"] is True
+
+
+async def test_an_unknown_tool_gets_the_same_protocol_error(server: Woollama):
+    with anyio.fail_after(LIMIT):
+        fast, sdk = await both(server, "nowhere__nothing", {})
+    assert fast == sdk
+    assert "unknown tool" in fast[1]
+
+
+async def test_an_out_of_scope_tool_is_refused_the_same_way(server: Woollama):
+    with anyio.fail_after(LIMIT):
+        fast, sdk = await both(server, "hello__hello", {"name": "x"}, "?servers=textops")
+    assert fast == sdk
+    assert fast["is_error"] is True and "outside what this client asked for" in str(fast)
+
+
+async def test_a_call_with_a_progress_token_relays_progress(server: Woollama):
+    seen: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        seen.append(value)
+
+    with anyio.fail_after(LIMIT):
+        async with http(server, "legacy") as client:
+            result = await client.call_tool(
+                "hello__count_to", {"n": 3}, progress_callback=on_progress
+            )
+    assert result.structured_content == {"count": 3, "total": 3, "done": True}
+    assert seen == [1, 2, 3]
+
+
+async def test_a_cancelled_fast_call_is_cancelled_downstream(server: Woollama):
+    before = fast_count(server, "hello.count_to")
+    with anyio.fail_after(LIMIT):
+        async with http(server, "legacy") as client, anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "hello__count_to", {"n": 1000, "delay_ms": 50})
+            for _ in range(1000):  # bounded: until woollama says the call took the fast path
+                if fast_count(server, "hello.count_to") > before:
+                    break
+                await anyio.sleep(0.02)
+            tg.cancel_scope.cancel()
+        for _ in range(1000):  # the downstream says so on the stderr woollama shares with it
+            if "count_to cancelled" in server.log():
+                break
+            await anyio.sleep(0.02)
+    assert fast_count(server, "hello.count_to") == before + 1
+    assert "count_to cancelled" in server.log()
+
+
+async def test_a_client_that_can_sample_stays_on_the_sdk_path(server: Woollama):
+    async def sample(
+        context: object, params: mt.CreateMessageRequestParams
+    ) -> mt.CreateMessageResult:
+        raise AssertionError("nothing here samples")
+
+    before = fast_count(server, "textops.uppercase")
+    with anyio.fail_after(LIMIT):
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": "Bearer tok"}) as http_client,
+            Client(
+                streamable_http_client(f"http://{server.address}/mcp", http_client=http_client),
+                mode="legacy",
+                sampling_callback=sample,
+            ) as client,
+        ):
+            await client.list_tools()
+            result = await client.call_tool("textops__uppercase", {"text": "ab"})
+    assert result.structured_content == {"result": "AB"}
+    assert fast_count(server, "textops.uppercase") == before
