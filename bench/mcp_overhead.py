@@ -52,12 +52,12 @@ for i in range({tools}):
 mcp.run()
 """
 NOTE = (
-    "- Where the time goes: a call through woollama crosses the `mcp` SDK twice more than a "
-    "direct one (its server for the client, its client for the downstream), and the SDK "
-    "validates and re-serialises every message against the protocol version's types; "
-    "woollama's own handlers are a small part (each tool's `tools/list` entry is built once). "
-    "A 200-tool listing spends most of its time in the SDK client parsing it, which no "
-    "server can save.\n"
+    "- Where the time goes: a plain handshake-era call is answered without the SDK's "
+    "server transport (`surfaces/mcp/fast_call.py`), and the downstream leg runs on the "
+    "lean Streamable HTTP client (`tools/streamable_http.py`); what is left is the `mcp` "
+    "SDK's client session (a request's validation and task) and, in the 2026-07-28 era, "
+    "its whole server side, which the fast path does not take yet. A 200-tool listing "
+    "spends most of its time in the SDK client parsing it, which no server can save.\n"
 )
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
