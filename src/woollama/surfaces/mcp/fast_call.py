@@ -17,6 +17,7 @@ import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -43,6 +44,18 @@ _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A call found plain enough for this path, with what answering it needs."""
+
+    session_id: str
+    request_id: int | str
+    entry: Any  # the registry's tool entry
+    arguments: dict[str, Any]
+    connection: Any  # the SDK's connection: capabilities, negotiated version
+    transport: Any  # the SDK's transport of the session: event store, idle accounting
 
 
 class FastCalls:
@@ -79,13 +92,13 @@ class FastCalls:
         plan = await self._plan(surface, manager, scope, body)
         if plan is None:
             return replay
-        with _holding(plan[-1]):
-            await self._run(surface, manager, scope, receive, send, *plan)
+        with _holding(plan.transport):
+            await self._run(surface, plan, receive, send)
         return None
 
     async def _plan(
         self, surface: Any, manager: Any, scope: Scope, body: bytes | None
-    ) -> tuple[Any, ...] | None:
+    ) -> _Plan | None:
         if body is None:
             return None
         request = Request(scope)
@@ -151,29 +164,12 @@ class FastCalls:
             entry.server, entry.name
         ):
             return None
-        return (
-            session_id,
-            request_id,
-            entry,
-            dict(params.get("arguments") or {}),
-            connection,
-            transport,
-        )
+        arguments = dict(params.get("arguments") or {})
+        return _Plan(session_id, request_id, entry, arguments, connection, transport)
 
-    async def _run(
-        self,
-        surface: Any,
-        manager: Any,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        session_id: str,
-        request_id: Any,
-        entry: Any,
-        arguments: dict[str, Any],
-        connection: Any,
-        transport: Any,
-    ) -> None:
+    async def _run(self, surface: Any, plan: _Plan, receive: Receive, send: Send) -> None:
+        session_id, request_id, entry = plan.session_id, plan.request_id, plan.entry
+        connection, transport = plan.connection, plan.transport
         store = transport._event_store
         stream_id = str(request_id)
         self.served += 1
@@ -234,7 +230,7 @@ class FastCalls:
                     try:
                         with calling(caller):
                             got = await surface.router.registry.call(
-                                entry, arguments, progress=no_progress
+                                entry, plan.arguments, progress=no_progress
                             )
                     except WoollamaError as exc:
                         surface._called(entry.qualified, False, began)
