@@ -52,12 +52,15 @@ for i in range({tools}):
 mcp.run()
 """
 NOTE = (
-    "- Where the time goes: a plain handshake-era call is answered without the SDK's "
-    "server transport (`surfaces/mcp/fast_call.py`), and the downstream leg runs on the "
-    "lean Streamable HTTP client (`tools/streamable_http.py`); what is left is the `mcp` "
-    "SDK's client session (a request's validation and task) and, in the 2026-07-28 era, "
-    "its whole server side, which the fast path does not take yet. A 200-tool listing "
-    "spends most of its time in the SDK client parsing it, which no server can save.\n"
+    "- Where the time goes: a plain call is answered without the SDK's server transport "
+    "(`surfaces/mcp/fast_call.py`, `fast_modern.py` for 2026-07-28), and the downstream "
+    "leg runs on the lean Streamable HTTP client (`tools/streamable_http.py`); what is "
+    "left is the `mcp` SDK's client session on that leg (each request validated and "
+    "awaited on a stream of its own), the middleware every request passes, and, in the "
+    "handshake era, a new connection for most calls: the SDK client closes its connection "
+    "when it has read the answer's event, before the end of the stream. A 200-tool "
+    "listing spends most of its time in the SDK client parsing it, which no server can "
+    "save.\n"
 )
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 

@@ -110,9 +110,12 @@ def create_app(
     if settings.token:
         middleware.append(Middleware(BearerAuth, token=settings.token, public=PUBLIC_PATHS))
     middleware.append(Middleware(PinRouter))  # a reload closes providers once unpinned
-    # Innermost: the pass-through routes by one dict look-up, past Starlette's routing.
+    # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
+    mcp_route = Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"])
+    # Innermost: the pass-through routes and /mcp by one dict look-up, past Starlette's
+    # routing.
     hot = [r for r in openai_routes.ROUTES if isinstance(r.endpoint, openai_routes.PassThrough)]
-    middleware.append(Middleware(HotRoutes, routes=hot))
+    middleware.append(Middleware(HotRoutes, routes=[*hot, mcp_route]))
     app = Starlette(
         routes=[
             *openai_routes.ROUTES,
@@ -120,8 +123,7 @@ def create_app(
             *tools_routes.ROUTES,
             *conversations_routes.ROUTES,
             *anthropic_routes.ROUTES,
-            # Exactly /mcp: a Mount would answer /mcp with a redirect to /mcp/.
-            Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
+            mcp_route,
             *status_routes.ROUTES,
         ],
         middleware=middleware,

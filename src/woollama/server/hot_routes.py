@@ -1,4 +1,4 @@
-"""The pass-through routes found by one dict look-up instead of Starlette's routing.
+"""The hot routes (pass-through and /mcp) found by one dict look-up, not Starlette's routing.
 
 Starlette's router tries each route's regular expression in turn and wraps the
 endpoint in its exception handling: several microseconds on every request, for

@@ -1,9 +1,10 @@
-"""Plain handshake-era `tools/call`s on `/mcp` take the fast path and answer as the SDK would.
+"""Plain `tools/call`s on `/mcp` take the fast path and answer as the SDK would.
 
 A real woollama (run with `-v`, so its log says when a call took the fast path) with the
-bundled hello and textops servers, and the real `mcp` SDK client in the handshake era: the
-calls with a progress token stay on the SDK path, so they are the reference the fast
-path's answers are compared with.
+bundled hello and textops servers, and the real `mcp` SDK client in both eras (`legacy`,
+the handshake era; `auto`, which speaks 2026-07-28 to woollama): the calls with a
+progress token stay on the SDK path, so they are the reference the fast path's answers
+are compared with.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ async def ignore(value: float, total: float | None, message: str | None) -> None
     return None
 
 
-async def both(server: Woollama, tool: str, arguments: dict, query: str = "") -> list:
+async def both(
+    server: Woollama, tool: str, arguments: dict, query: str = "", mode: str = "legacy"
+) -> list:
     """The same call without a progress token (fast path) and with one (the SDK's)."""
     answers = []
-    async with http(server, "legacy", query) as client:
+    async with http(server, mode, query) as client:
         for progress in (None, ignore):
             try:
                 result = await client.call_tool(tool, arguments, progress_callback=progress)
@@ -74,36 +77,93 @@ async def both(server: Woollama, tool: str, arguments: dict, query: str = "") ->
     return answers
 
 
-async def test_a_plain_legacy_call_takes_the_fast_path_and_answers_as_the_sdk_does(
-    server: Woollama,
+ERAS = pytest.mark.parametrize("mode", ["legacy", "auto"])
+
+
+@ERAS
+async def test_a_plain_call_takes_the_fast_path_and_answers_as_the_sdk_does(
+    server: Woollama, mode: str
 ):
     before = fast_count(server, "textops.word_count")
     with anyio.fail_after(LIMIT):
-        fast, sdk = await both(server, "textops__word_count", {"text": "one two three"})
+        fast, sdk = await both(server, "textops__word_count", {"text": "one two three"}, mode=mode)
     assert fast_count(server, "textops.word_count") == before + 1
     assert fast == sdk
     assert fast["structured_content"] == {"result": 3}
 
 
-async def test_a_failing_tool_answers_the_same_error_result_on_both_paths(server: Woollama):
+@ERAS
+async def test_a_failing_tool_answers_the_same_error_result_on_both_paths(
+    server: Woollama, mode: str
+):
     with anyio.fail_after(LIMIT):
-        fast, sdk = await both(server, "hello__count_to", {"n": 0})
+        fast, sdk = await both(server, "hello__count_to", {"n": 0}, mode=mode)
     assert fast == sdk
     assert fast["is_error"] is True
 
 
-async def test_an_unknown_tool_gets_the_same_protocol_error(server: Woollama):
+@ERAS
+async def test_an_unknown_tool_gets_the_same_protocol_error(server: Woollama, mode: str):
     with anyio.fail_after(LIMIT):
-        fast, sdk = await both(server, "nowhere__nothing", {})
+        fast, sdk = await both(server, "nowhere__nothing", {}, mode=mode)
     assert fast == sdk
     assert "unknown tool" in fast[1]
 
 
-async def test_an_out_of_scope_tool_is_refused_the_same_way(server: Woollama):
+@ERAS
+async def test_an_out_of_scope_tool_is_refused_the_same_way(server: Woollama, mode: str):
     with anyio.fail_after(LIMIT):
-        fast, sdk = await both(server, "hello__hello", {"name": "x"}, "?servers=textops")
+        fast, sdk = await both(server, "hello__hello", {"name": "x"}, "?servers=textops", mode)
     assert fast == sdk
     assert fast["is_error"] is True and "outside what this client asked for" in str(fast)
+
+
+async def test_a_modern_question_to_a_client_that_cannot_answer_is_declined_on_both_paths(
+    server: Woollama,
+):
+    before = fast_count(server, "hello.ask_user")
+    with anyio.fail_after(LIMIT):
+        fast, sdk = await both(server, "hello__ask_user", {"question": "Why?"}, mode="auto")
+    assert fast_count(server, "hello.ask_user") == before + 1
+    assert fast == sdk
+    assert "declined" in str(fast)
+
+
+async def test_a_modern_call_with_mismatched_routing_headers_is_refused_by_the_sdk(
+    server: Woollama,
+):
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "textops__word_count",
+            "arguments": {"text": "a b"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {
+        "Authorization": "Bearer tok",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "textops__uppercase",  # not the tool the body calls
+    }
+    before = fast_count(server, "textops.word_count")
+    with anyio.fail_after(LIMIT):
+        async with httpx2.AsyncClient() as client:
+            answer = await client.post(f"http://{server.address}/mcp", json=body, headers=headers)
+            headers["Mcp-Name"] = "textops__word_count"
+            plain = await client.post(f"http://{server.address}/mcp", json=body, headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == mt.HEADER_MISMATCH
+    assert plain.status_code == 200 and plain.headers["content-type"] == "application/json"
+    assert plain.json()["result"]["structuredContent"] == {"result": 2}
+    assert plain.json()["result"]["resultType"] == "complete"
+    assert fast_count(server, "textops.word_count") == before + 1
 
 
 async def test_a_call_with_a_progress_token_relays_progress(server: Woollama):
@@ -121,10 +181,12 @@ async def test_a_call_with_a_progress_token_relays_progress(server: Woollama):
     assert seen == [1, 2, 3]
 
 
-async def test_a_cancelled_fast_call_is_cancelled_downstream(server: Woollama):
+@ERAS
+async def test_a_cancelled_fast_call_is_cancelled_downstream(server: Woollama, mode: str):
     before = fast_count(server, "hello.count_to")
+    cancelled = server.log().count("count_to cancelled")
     with anyio.fail_after(LIMIT):
-        async with http(server, "legacy") as client, anyio.create_task_group() as tg:
+        async with http(server, mode) as client, anyio.create_task_group() as tg:
             tg.start_soon(client.call_tool, "hello__count_to", {"n": 1000, "delay_ms": 50})
             for _ in range(1000):  # bounded: until woollama says the call took the fast path
                 if fast_count(server, "hello.count_to") > before:
@@ -132,11 +194,11 @@ async def test_a_cancelled_fast_call_is_cancelled_downstream(server: Woollama):
                 await anyio.sleep(0.02)
             tg.cancel_scope.cancel()
         for _ in range(1000):  # the downstream says so on the stderr woollama shares with it
-            if "count_to cancelled" in server.log():
+            if server.log().count("count_to cancelled") > cancelled:
                 break
             await anyio.sleep(0.02)
     assert fast_count(server, "hello.count_to") == before + 1
-    assert "count_to cancelled" in server.log()
+    assert server.log().count("count_to cancelled") == cancelled + 1
 
 
 async def test_a_client_that_can_sample_stays_on_the_sdk_path(server: Woollama):

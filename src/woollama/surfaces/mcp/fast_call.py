@@ -27,11 +27,14 @@ from mcp.server.streamable_http import EventMessage, check_accept_headers
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware
 from mcp_types import ErrorData, JSONRPCError, JSONRPCMessage, JSONRPCNotification, JSONRPCResponse
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from woollama.errors import WoollamaError
+from woollama.surfaces.mcp import fast_modern
+from woollama.surfaces.mcp.peer import ignore_progress
 from woollama.surfaces.mcp.scope import request_scope
 from woollama.tools.peer import Caller, at_least, calling
 
@@ -66,6 +69,8 @@ class FastCalls:
         self._sessions: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self._inflight: dict[tuple[str, Any], anyio.CancelScope] = {}
         self.served = 0  # how many calls took this path (woollama://tools shows it)
+        self._security: TransportSecurityMiddleware | None = None  # built once per manager
+        self._security_of: Any = None
 
     def remember(self, session_id: str | None, connection: Any) -> None:
         if session_id:
@@ -89,22 +94,34 @@ class FastCalls:
                 return message
             return await rest()
 
-        plan = await self._plan(surface, manager, scope, body)
+        request = await self._request(manager, scope, body)
+        if request is None:
+            return replay
+        headers, message = request
+        if headers.get("mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
+            modern = fast_modern.plan(surface, scope, headers, message)
+            if modern is None:
+                return replay
+            self.served += 1
+            await fast_modern.answer(surface, modern, receive, send)
+            return None
+        plan = self._plan(surface, manager, scope, headers, message)
         if plan is None:
             return replay
         with _holding(plan.transport):
             await self._run(surface, plan, receive, send)
         return None
 
-    async def _plan(
-        self, surface: Any, manager: Any, scope: Scope, body: bytes | None
-    ) -> _Plan | None:
+    async def _request(
+        self, manager: Any, scope: Scope, body: bytes | None
+    ) -> tuple[Headers, dict[str, Any]] | None:
+        """A POST of one JSON-RPC `tools/call` that passes the SDK's transport checks."""
         if body is None:
             return None
         request = Request(scope)
         headers = request.headers
-        session_id = headers.get("mcp-session-id")
-        if headers.get("mcp-protocol-version") not in HANDSHAKE_PROTOCOL_VERSIONS or not session_id:
+        ctype = headers.get("content-type", "").split(";")[0].strip()
+        if ctype != "application/json" or check_accept_headers(request) != (True, True):
             return None
         try:
             message = orjson.loads(body)
@@ -115,28 +132,43 @@ class FastCalls:
         method = message.get("method")
         if method == "notifications/cancelled":
             params = message.get("params")
-            if isinstance(params, dict):
+            session_id = headers.get("mcp-session-id")
+            if isinstance(params, dict) and session_id:
                 cancelling = self._inflight.get((session_id, params.get("requestId")))
                 if cancelling is not None:
                     cancelling.cancel()
             return None  # the SDK still acknowledges it
         request_id = message.get("id")
-        params = message.get("params")
         if (
             method != "tools/call"
             or set(message) != {"jsonrpc", "id", "method", "params"}
             or isinstance(request_id, bool)
             or not isinstance(request_id, int | str)
-            or not isinstance(params, dict)
+        ):
+            return None  # batches, responses, other methods: the SDK's
+        if self._security is None or self._security_of is not manager:
+            self._security = TransportSecurityMiddleware(manager.security_settings)
+            self._security_of = manager
+        if await self._security.validate_request(request, is_post=True) is not None:
+            return None
+        return headers, message
+
+    def _plan(
+        self, surface: Any, manager: Any, scope: Scope, headers: Headers, message: dict[str, Any]
+    ) -> _Plan | None:
+        session_id = headers.get("mcp-session-id")
+        if headers.get("mcp-protocol-version") not in HANDSHAKE_PROTOCOL_VERSIONS or not session_id:
+            return None
+        request_id = message["id"]
+        params = message.get("params")
+        if (
+            not isinstance(params, dict)
             or not set(params) <= _PARAM_KEYS
             or not isinstance(params.get("name"), str)
             or not isinstance(params.get("arguments", {}), dict)
         ):
-            return None  # progress tokens, request state, batches...: the SDK's
+            return None  # progress tokens, request state...: the SDK's
         if (session_id, request_id) in self._inflight:
-            return None
-        ctype = headers.get("content-type", "").split(";")[0].strip()
-        if ctype != "application/json" or check_accept_headers(request) != (True, True):
             return None
         transport = manager._server_instances.get(session_id)
         connection = self._sessions.get(session_id)
@@ -156,11 +188,8 @@ class FastCalls:
             or capabilities.roots
         ):
             return None
-        security = TransportSecurityMiddleware(manager.security_settings)
-        if await security.validate_request(request, is_post=True) is not None:
-            return None
         entry = surface.router.registry.by_model_name(params["name"])
-        if entry is None or not surface.scope.narrow(request_scope(request)).allows(
+        if entry is None or not surface.scope.narrow(request_scope(Request(scope))).allows(
             entry.server, entry.name
         ):
             return None
@@ -189,8 +218,10 @@ class FastCalls:
         )
 
         gone = anyio.Event()  # the client's stream dropped: it may resume with Last-Event-ID
+        ended = False
 
-        async def emit(message: JSONRPCMessage) -> None:
+        async def emit(message: JSONRPCMessage, *, last: bool = False) -> None:
+            nonlocal ended
             event_id = await store.store_event(stream_id, message)
             if gone.is_set():
                 # A resumed stream (the SDK's GET with Last-Event-ID) tails this call.
@@ -201,10 +232,13 @@ class FastCalls:
                 return
             data = message.model_dump_json(by_alias=True, exclude_unset=True)
             chunk = f"id: {event_id}\r\nevent: message\r\ndata: {data}\r\n\r\n"
+            # The answer and the stream's end go out in one write: a client that stops
+            # reading at the answer (the SDK's does) then finds its connection reusable.
             try:
                 await send(
-                    {"type": "http.response.body", "body": chunk.encode(), "more_body": True}
+                    {"type": "http.response.body", "body": chunk.encode(), "more_body": not last}
                 )
+                ended = last
             except OSError:
                 gone.set()
 
@@ -214,9 +248,6 @@ class FastCalls:
                 await emit(
                     JSONRPCNotification(jsonrpc="2.0", method="notifications/message", params=body)
                 )
-
-        async def no_progress(value: float, total: float | None, message: str | None) -> None:
-            return None
 
         caller = Caller(client=connection, log=relay)
         began = time.perf_counter()
@@ -230,7 +261,7 @@ class FastCalls:
                     try:
                         with calling(caller):
                             got = await surface.router.registry.call(
-                                entry, plan.arguments, progress=no_progress
+                                entry, plan.arguments, progress=ignore_progress
                             )
                     except WoollamaError as exc:
                         surface._called(entry.qualified, False, began)
@@ -252,17 +283,18 @@ class FastCalls:
                 self._inflight.pop((session_id, request_id), None)
         if failure is not None:
             error = ErrorData(code=0, message=str(failure))
-            await emit(JSONRPCError(jsonrpc="2.0", id=request_id, error=error))
+            await emit(JSONRPCError(jsonrpc="2.0", id=request_id, error=error), last=True)
         elif result is None:  # cancelled by the client: no answer is owed
             await _finish(send)
             return
         else:
             dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-            await emit(JSONRPCResponse(jsonrpc="2.0", id=request_id, result=dumped))
+            await emit(JSONRPCResponse(jsonrpc="2.0", id=request_id, result=dumped), last=True)
         resumed = transport._request_streams.get(stream_id) if gone.is_set() else None
         if resumed is not None:
             resumed[0].close()  # the answer is out: the resumed stream ends, as the SDK's does
-        await _finish(send)
+        if not ended:
+            await _finish(send)
 
 
 @contextlib.contextmanager

@@ -33,6 +33,20 @@ _M = TypeVar("_M", bound=BaseModel)
 Send = Callable[[Any, type[Any], str | None], Awaitable[Any]]
 
 
+def missing_capabilities(what: str, name: str, lacking: dict[str, dict[str, Any]]) -> MCPError:
+    """The refusal of a 2026-07-28 request that needed what its client did not declare."""
+    return MCPError(
+        code=mt.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message=f"{what} of {name!r} needs the client capabilities "
+        f"{', '.join(sorted(lacking))}, which this client did not declare",
+        data={"requiredCapabilities": lacking},
+    )
+
+
+async def ignore_progress(value: float, total: float | None, message: str | None) -> None:
+    """Progress of a call whose client asked for none (the SDK sends it nowhere)."""
+
+
 def _connection(ctx: Context) -> Any:
     # The SDK keeps one Connection per client session; its request proxies share it.
     return getattr(ctx.session, "_connection", ctx.session)
@@ -80,12 +94,7 @@ class ClientPeers:
         async def refusing(caller: Caller, progress: ProgressFn) -> Any:
             result = await work(caller, progress)
             if lacking:
-                raise MCPError(
-                    code=mt.MISSING_REQUIRED_CLIENT_CAPABILITY,
-                    message=f"{what} of {params.name!r} needs the client capabilities "
-                    f"{', '.join(sorted(lacking))}, which this client did not declare",
-                    data={"requiredCapabilities": lacking},
-                )
+                raise missing_capabilities(what, params.name, lacking)
             return result
 
         if modern and (capabilities.sampling or capabilities.elicitation or capabilities.roots):

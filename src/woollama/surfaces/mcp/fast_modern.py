@@ -1,0 +1,210 @@
+"""A plain 2026-07-28 `tools/call` on `/mcp`, answered without the SDK's single-exchange entry.
+
+The same checks run, with the SDK's own validators (the routing headers, the request's
+`_meta` envelope, its params, the `Mcp-Param-*` headers), and the same answer is
+written: `application/json` when the call ends within the SDK's window, else an event
+stream that is pinged until the result. What only the SDK does (a request that opts
+into log lines or progress, a client that can be asked something and so gets rounds,
+a rejection to word) never reaches here: `plan` declines it before anything runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp.types as mt
+import orjson
+from mcp.server.connection import Connection
+from mcp.server.runner import ServerRunner, modern_error_data
+from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundModernRoute,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+    validate_mcp_param_headers,
+)
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+    JSONRPCError,
+    JSONRPCResponse,
+)
+from mcp_types import methods as _methods
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from woollama.errors import WoollamaError
+from woollama.surfaces.mcp.peer import ignore_progress, missing_capabilities
+from woollama.surfaces.mcp.scope import request_scope
+from woollama.tools.peer import Caller, calling
+
+log = logging.getLogger(__name__)
+
+_PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
+# The envelope alone: a log level or a progress token asks for what the SDK sends.
+_META_KEYS = frozenset(
+    {PROTOCOL_VERSION_META_KEY, CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY}
+)
+_ASKING = ("sampling", "elicitation", "roots")  # such a client gets rounds (rounds.py)
+_PING_S = 15.0  # the SDK's window before it commits to an event stream, and its ping
+_PING = b": ping\r\n\r\n"
+_JSON_HEAD = [(b"content-type", b"application/json")]
+_SSE_HEAD = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"connection", b"keep-alive"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+@dataclass(frozen=True)
+class ModernPlan:
+    """A 2026-07-28 call found plain enough for this path."""
+
+    request_id: int | str
+    name: str
+    entry: Any  # the registry's tool entry
+    arguments: dict[str, Any]
+    connection: Connection  # born from the request's envelope, as the SDK builds it
+
+
+def plan(
+    surface: Any, scope: Scope, headers: Headers, message: dict[str, Any]
+) -> ModernPlan | None:
+    """The call, if it is one this path answers exactly as the SDK would; else None."""
+    if "mcp-session-id" in headers:
+        return None
+    params = message.get("params")
+    if not isinstance(params, dict) or not set(params) <= _PARAM_KEYS:
+        return None
+    meta, name, arguments = params.get("_meta"), params.get("name"), params.get("arguments", {})
+    if not isinstance(meta, dict) or not set(meta) <= _META_KEYS:
+        return None
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        return None
+    if find_duplicated_routing_header(headers.items()) is not None:
+        return None
+    verdict = classify_inbound_request(message, headers=dict(headers))
+    if not isinstance(verdict, InboundModernRoute):
+        return None
+    capabilities = verdict.client_capabilities
+    if not isinstance(capabilities, Mapping) or any(k in capabilities for k in _ASKING):
+        return None
+    try:
+        _methods.validate_client_request("tools/call", verdict.protocol_version, params)
+    except (ValidationError, KeyError):
+        return None
+    entry = surface.router.registry.by_model_name(name)
+    if entry is None or not surface.scope.narrow(request_scope(Request(scope))).allows(
+        entry.server, entry.name
+    ):
+        return None  # the SDK's path says why
+    schema = entry.input_schema or {"type": "object"}
+    if (arguments or any(h.startswith("mcp-param-") for h in headers)) and (
+        validate_mcp_param_headers(schema, arguments, headers) is not None
+    ):
+        return None
+    connection = Connection.from_envelope(
+        verdict.protocol_version, verdict.client_info, verdict.client_capabilities
+    )
+    return ModernPlan(message["id"], name, entry, dict(arguments), connection)
+
+
+async def answer(surface: Any, plan: ModernPlan, receive: Receive, send: Send) -> None:
+    """Run the call and write its answer; a client that leaves cancels it, as on the SDK's."""
+    log.debug("tools/call %s answered on the fast path", plan.entry.qualified)
+    message: dict[str, Any] | None = None
+    streaming = False
+
+    async def watch(group: anyio.CancelScope) -> None:
+        nonlocal streaming
+        while True:
+            with anyio.move_on_after(_PING_S):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel()  # 2026-07-28 has no resumable streams: leaving cancels
+                return
+            # Silent past the window: an event stream, pinged so that no proxy's idle
+            # timeout closes it (which would cancel the call).
+            with anyio.CancelScope(shield=True):
+                if not streaming:
+                    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEAD})
+                    streaming = True
+                await send({"type": "http.response.body", "body": _PING, "more_body": True})
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        message = await _call(surface, plan)
+        group.cancel_scope.cancel()
+    if message is None:
+        return  # the client left: nobody is owed an answer
+    body = orjson.dumps(message)
+    with contextlib.suppress(OSError):  # the client left as the call ended
+        if streaming:
+            event = b"event: message\r\ndata: " + body + b"\r\n\r\n"
+            await send({"type": "http.response.body", "body": event, "more_body": False})
+            return
+        status = 200
+        if "error" in message:
+            status = ERROR_CODE_HTTP_STATUS.get(message["error"]["code"], 200)
+        headers = [*_JSON_HEAD, (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _call(surface: Any, plan: ModernPlan) -> dict[str, Any]:
+    """The JSON-RPC answer to the call, as the SDK's dispatcher shapes it."""
+    entry, request_id = plan.entry, plan.request_id
+    lacking: dict[str, dict[str, Any]] = {}
+
+    async def dropped(params: mt.LoggingMessageNotificationParams) -> None:
+        return None  # the request did not opt into log lines: the SDK sends none
+
+    def lacks(capability: str) -> None:
+        lacking[capability] = {}
+
+    caller = Caller(client=plan.connection, log=dropped, lacks=lacks)
+    began = time.perf_counter()
+    try:
+        try:
+            with calling(caller):
+                got = await surface.router.registry.call(
+                    entry, plan.arguments, progress=ignore_progress
+                )
+        except WoollamaError as exc:
+            surface._called(entry.qualified, False, began)
+            result = mt.CallToolResult(
+                content=[mt.TextContent(type="text", text=exc.message)], is_error=True
+            )
+        else:
+            surface._called(entry.qualified, not got.is_error, began)
+            result = mt.CallToolResult(
+                content=got.content,
+                structured_content=got.structured_content,
+                is_error=got.is_error,
+            )
+        if lacking:
+            raise missing_capabilities("tools/call", plan.name, lacking)
+        runner = ServerRunner(surface.server, plan.connection, None)
+        dumped = runner._serialize("tools/call", plan.connection.protocol_version, result)
+        response = JSONRPCResponse(jsonrpc="2.0", id=request_id, result=dumped)
+    except Exception as exc:  # worded as the SDK's modern entry words it
+        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
+        return error.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return response.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def _cancel_when_gone(receive: Receive, scope: anyio.CancelScope) -> None:
+    # 2026-07-28 has no resumable streams: a client cancels by closing the request.
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
