@@ -65,9 +65,15 @@ class Http1Pool:
         base_url: str,
         connect_timeout: float,
         read_timeout: float,
+        subject: str | None = None,
+        hint: str = "; is it running, and is its base_url right?",
     ):
         self._origin = origin
         self._provider = provider
+        # How the pool's own errors name the backend, and what they suggest when it is
+        # unreachable: an MCP server's client words them for its server.
+        self._subject = subject or f"provider {provider!r}"
+        self._hint = hint
         self._base_url = base_url
         self._connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -112,7 +118,7 @@ class Http1Pool:
         for value in headers.values():
             if "\r" in value or "\n" in value:
                 # Only a key from the environment can hold one; it must not add headers.
-                raise BackendError(f"provider {self._provider!r}: a header has a line break")
+                raise BackendError(f"{self._subject}: a header has a line break")
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         origin = self._origin
         try:
@@ -122,12 +128,12 @@ class Http1Pool:
             ).encode("latin-1")
         except UnicodeEncodeError:
             raise BackendError(
-                f"provider {self._provider!r}: a header is not Latin-1 (an API key, say)"
+                f"{self._subject}: a header is not Latin-1 (an API key, say)"
             ) from None
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         if self._closed:
-            raise BackendError(f"provider {self._provider!r} is closed (the config was reloaded)")
+            raise BackendError(f"{self._subject} is closed (the config was reloaded)")
         origin = self._origin
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -136,13 +142,12 @@ class Http1Pool:
                 )
         except TimeoutError:
             raise BackendTimeout(
-                f"provider {self._provider!r} did not accept a connection within "
+                f"{self._subject} did not accept a connection within "
                 f"{self._connect_timeout:g} s at {self._base_url}"
             ) from None
         except OSError as exc:
             raise BackendError(
-                f"provider {self._provider!r} is unreachable at {self._base_url} "
-                f"({exc}); is it running, and is its base_url right?"
+                f"{self._subject} is unreachable at {self._base_url} ({exc}){self._hint}"
             ) from None
         self._all.add(conn)
         return conn

@@ -95,6 +95,8 @@ class LeanTransport:
             base_url=url,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
+            subject="it",
+            hint="",
         )
 
     def _headers(self, accept: str = "application/json, text/event-stream") -> dict[str, str]:
@@ -109,9 +111,7 @@ class LeanTransport:
         try:
             return await self._pool.post(self._endpoint, body, headers, method)
         except WoollamaError as exc:
-            # The pool words its errors for an inference backend.
-            text = str(exc).replace(f"provider {self.url!r} ", "it ")
-            raise _StreamFailed(text.partition("; is it running")[0]) from None
+            raise _StreamFailed(exc.message) from None
 
     # -- the writer ----------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -32,21 +31,15 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from woollama.errors import WoollamaError
 from woollama.surfaces.mcp import fast_modern
 from woollama.surfaces.mcp.peer import ignore_progress
 from woollama.surfaces.mcp.scope import request_scope
-from woollama.tools.peer import Caller, at_least, calling
+from woollama.tools.peer import Caller, at_least
 
 log = logging.getLogger(__name__)
 
 _PARAM_KEYS = frozenset({"name", "arguments"})
-_SSE_HEADERS = [
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"connection", b"keep-alive"),
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"x-accel-buffering", b"no"),
-]
+_SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), *fast_modern.STREAM_HEADERS]
 
 
 @dataclass(frozen=True)
@@ -250,7 +243,6 @@ class FastCalls:
                 )
 
         caller = Caller(client=connection, log=relay)
-        began = time.perf_counter()
         result: mt.CallToolResult | None = None
         failure: Exception | None = None
         with anyio.CancelScope() as cancel:
@@ -259,25 +251,12 @@ class FastCalls:
                 async with anyio.create_task_group() as group:
                     group.start_soon(_watch_disconnect, receive, gone)
                     try:
-                        with calling(caller):
-                            got = await surface.router.registry.call(
-                                entry, plan.arguments, progress=ignore_progress
-                            )
-                    except WoollamaError as exc:
-                        surface._called(entry.qualified, False, began)
-                        result = mt.CallToolResult(
-                            content=[mt.TextContent(type="text", text=exc.message)], is_error=True
+                        result = await surface.run_tool(
+                            entry, plan.arguments, caller, ignore_progress
                         )
                     except Exception as exc:  # answered as the SDK's dispatcher answers it
                         log.exception("handler for 'tools/call' raised")
                         failure = exc
-                    else:
-                        surface._called(entry.qualified, not got.is_error, began)
-                        result = mt.CallToolResult(
-                            content=got.content,
-                            structured_content=got.structured_content,
-                            is_error=got.is_error,
-                        )
                     group.cancel_scope.cancel()
             finally:
                 self._inflight.pop((session_id, request_id), None)

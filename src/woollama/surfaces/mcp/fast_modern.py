@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,10 +41,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from woollama.errors import WoollamaError
 from woollama.surfaces.mcp.peer import ignore_progress, missing_capabilities
 from woollama.surfaces.mcp.scope import request_scope
-from woollama.tools.peer import Caller, calling
+from woollama.tools.peer import Caller
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +56,13 @@ _ASKING = ("sampling", "elicitation", "roots")  # such a client gets rounds (rou
 _PING_S = 15.0  # the SDK's window before it commits to an event stream, and its ping
 _PING = b": ping\r\n\r\n"
 _JSON_HEAD = [(b"content-type", b"application/json")]
-_SSE_HEAD = [
-    (b"content-type", b"text/event-stream"),
+# What the SDK's event streams say of themselves, besides their content type.
+STREAM_HEADERS = [
     (b"cache-control", b"no-cache, no-transform"),
     (b"connection", b"keep-alive"),
     (b"x-accel-buffering", b"no"),
 ]
+_SSE_HEAD = [(b"content-type", b"text/event-stream"), *STREAM_HEADERS]
 
 
 @dataclass(frozen=True)
@@ -173,25 +172,8 @@ async def _call(surface: Any, plan: ModernPlan) -> dict[str, Any]:
         lacking[capability] = {}
 
     caller = Caller(client=plan.connection, log=dropped, lacks=lacks)
-    began = time.perf_counter()
     try:
-        try:
-            with calling(caller):
-                got = await surface.router.registry.call(
-                    entry, plan.arguments, progress=ignore_progress
-                )
-        except WoollamaError as exc:
-            surface._called(entry.qualified, False, began)
-            result = mt.CallToolResult(
-                content=[mt.TextContent(type="text", text=exc.message)], is_error=True
-            )
-        else:
-            surface._called(entry.qualified, not got.is_error, began)
-            result = mt.CallToolResult(
-                content=got.content,
-                structured_content=got.structured_content,
-                is_error=got.is_error,
-            )
+        result = await surface.run_tool(entry, plan.arguments, caller, ignore_progress)
         if lacking:
             raise missing_capabilities("tools/call", plan.name, lacking)
         runner = ServerRunner(surface.server, plan.connection, None)

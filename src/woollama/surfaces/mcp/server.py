@@ -42,6 +42,7 @@ from woollama.surfaces.mcp.scope import OWN_SERVER, Scope, request_scope
 from woollama.surfaces.mcp.tool_list import ToolList, listing, wire
 from woollama.tools.connection import ProgressFn
 from woollama.tools.peer import Caller, calling
+from woollama.tools.registry import ToolEntry
 
 log = logging.getLogger(__name__)
 
@@ -268,26 +269,32 @@ class McpSurface:
             # Refused at dispatch, not only hidden from the listing.
             return _out_of_scope(entry.qualified, scope)
 
-        began = time.perf_counter()
-
         async def work(caller: Caller, forward: ProgressFn) -> mt.CallToolResult:
-            try:
-                # The downstream's log lines, sampling and questions go to this client.
-                with calling(caller):
-                    result = await registry.call(entry, arguments, progress=forward)
-            except WoollamaError as exc:
-                self._called(entry.qualified, False, began)
-                return _tool_error(exc.message)
-            self._called(entry.qualified, not result.is_error, began)
-            # Content, structuredContent and isError pass through as the downstream gave
-            # them; its _meta (which names the downstream server) does not speak for woollama.
-            return mt.CallToolResult(
-                content=result.content,
-                structured_content=result.structured_content,
-                is_error=result.is_error,
-            )
+            return await self.run_tool(entry, arguments, caller, forward)
 
         return await self.peers.run(ctx, params, work)
+
+    async def run_tool(
+        self, entry: ToolEntry, arguments: dict[str, Any], caller: Caller, progress: ProgressFn
+    ) -> mt.CallToolResult:
+        """Call a downstream tool for `caller`; woollama's own failures become an
+        `isError` result (the SDK path and both fast paths answer through this)."""
+        began = time.perf_counter()
+        try:
+            # The downstream's log lines, sampling and questions go to this client.
+            with calling(caller):
+                result = await self.router.registry.call(entry, arguments, progress=progress)
+        except WoollamaError as exc:
+            self._called(entry.qualified, False, began)
+            return _tool_error(exc.message)
+        self._called(entry.qualified, not result.is_error, began)
+        # Content, structuredContent and isError pass through as the downstream gave
+        # them; its _meta (which names the downstream server) does not speak for woollama.
+        return mt.CallToolResult(
+            content=result.content,
+            structured_content=result.structured_content,
+            is_error=result.is_error,
+        )
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         if name == CHAT_TOOL:
