@@ -166,6 +166,39 @@ async def test_a_modern_call_with_mismatched_routing_headers_is_refused_by_the_s
     assert fast_count(server, "textops.word_count") == before + 1
 
 
+async def test_a_silent_handshake_era_call_is_answered_json_on_a_kept_connection(
+    server: Woollama,
+):
+    url = f"http://{server.address}/mcp"
+    headers = {"Authorization": "Bearer tok", "Accept": "application/json, text/event-stream"}
+    hello = {"protocolVersion": "2025-11-25", "capabilities": {},
+             "clientInfo": {"name": "raw", "version": "1"}}  # fmt: skip
+    before = fast_count(server, "textops.word_count")
+    with anyio.fail_after(LIMIT):
+        async with httpx2.AsyncClient(headers=headers) as client:
+            opened = await client.post(
+                url, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}
+            )
+            headers = {"mcp-session-id": opened.headers["mcp-session-id"],
+                       "mcp-protocol-version": "2025-11-25"}  # fmt: skip
+            await client.post(
+                url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers
+            )
+            listed = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            await client.post(url, json=listed, headers=headers)  # as the SDK's client does
+            answers = []
+            for n, text in enumerate(("a b", "a b c")):
+                params = {"name": "textops__word_count", "arguments": {"text": text}}
+                call = {"jsonrpc": "2.0", "id": n + 2, "method": "tools/call", "params": params}
+                answers.append(await client.post(url, json=call, headers=headers))
+    assert fast_count(server, "textops.word_count") == before + 2
+    for answer, words in zip(answers, (2, 3), strict=True):
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["mcp-session-id"] == headers["mcp-session-id"]
+        assert answer.json()["result"]["structuredContent"] == {"result": words}
+
+
 async def test_a_call_with_a_progress_token_relays_progress(server: Woollama):
     seen: list[float] = []
 

@@ -3,10 +3,12 @@
 Most calls an MCP client makes are plain: one request, a known session, a downstream
 server's tool in scope, a client that can answer nothing back. For those, the SDK's
 transport, dispatcher and task groups cost about as much CPU as the call itself; here
-the same answer is written directly: the same SSE stream (priming event, `message`
-events, each kept in the event store so a dropped stream resumes), the same result,
-the session's log lines relayed, cancellation and disconnects honoured. Anything
-else, decided before anything goes downstream, is handed to the SDK untouched.
+the same result is written directly. A call that ends silently within the SDK's window
+is answered `application/json`, as the SDK's JSON mode answers, so the client reads
+the whole body and keeps its connection; one that sends log lines first, or runs
+longer, gets the SDK's event stream (priming event, `message` events, each kept in the
+event store so a dropped stream resumes). Cancellation and disconnects are honoured.
+Anything else, decided before anything goes downstream, is handed to the SDK untouched.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _PARAM_KEYS = frozenset({"name", "arguments"})
 _SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), *fast_modern.STREAM_HEADERS]
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 @dataclass(frozen=True)
@@ -194,27 +197,57 @@ class FastCalls:
         connection, transport = plan.connection, plan.transport
         store = transport._event_store
         stream_id = str(request_id)
+        session_header = (b"mcp-session-id", session_id.encode())
         self.served += 1
         log.debug("tools/call %s answered on the fast path", entry.qualified)
-        priming = await store.store_event(stream_id, None)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*_SSE_HEADERS, (b"mcp-session-id", session_id.encode())],
-            }
-        )
-        retry = transport._retry_interval
-        head = f"id: {priming}\r\ndata: \r\n" + (f"retry: {retry}\r\n" if retry is not None else "")
-        await send(
-            {"type": "http.response.body", "body": (head + "\r\n").encode(), "more_body": True}
-        )
 
         gone = anyio.Event()  # the client's stream dropped: it may resume with Last-Event-ID
+        streaming = False  # committed to an event stream
         ended = False
+        opening = anyio.Lock()
+
+        async def open_stream() -> None:
+            # A call that speaks before its answer, or outlasts the window, answers on an
+            # event stream whose priming event lets a dropped stream resume. One that
+            # ends silently answers JSON: a client then reads the whole body and keeps
+            # its connection (the SDK's stops reading an event stream at the answer).
+            nonlocal streaming
+            async with opening:
+                if streaming or gone.is_set():
+                    return
+                streaming = True
+                priming = await store.store_event(stream_id, None)
+                retry = transport._retry_interval
+                head = f"id: {priming}\r\ndata: \r\n" + (
+                    f"retry: {retry}\r\n" if retry is not None else ""
+                )
+                try:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [*_SSE_HEADERS, session_header],
+                        }
+                    )
+                    body = (head + "\r\n").encode()
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                except OSError:
+                    gone.set()
 
         async def emit(message: JSONRPCMessage, *, last: bool = False) -> None:
             nonlocal ended
+            data = message.model_dump_json(by_alias=True, exclude_unset=True)
+            if last and not streaming:
+                if gone.is_set():
+                    return  # nobody holds an event id to resume with: the answer is lost
+                body = data.encode()
+                headers = [*_JSON_HEADERS, session_header, (b"content-length", b"%d" % len(body))]
+                with contextlib.suppress(OSError):
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                ended = True
+                return
+            await open_stream()
             event_id = await store.store_event(stream_id, message)
             if gone.is_set():
                 # A resumed stream (the SDK's GET with Last-Event-ID) tails this call.
@@ -223,10 +256,8 @@ class FastCalls:
                     with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                         await resumed[0].send(EventMessage(message, event_id))
                 return
-            data = message.model_dump_json(by_alias=True, exclude_unset=True)
             chunk = f"id: {event_id}\r\nevent: message\r\ndata: {data}\r\n\r\n"
-            # The answer and the stream's end go out in one write: a client that stops
-            # reading at the answer (the SDK's does) then finds its connection reusable.
+            # The answer and the stream's end go out in one write.
             try:
                 await send(
                     {"type": "http.response.body", "body": chunk.encode(), "more_body": not last}
@@ -234,6 +265,11 @@ class FastCalls:
                 ended = last
             except OSError:
                 gone.set()
+
+        async def open_after_window() -> None:
+            await anyio.sleep(fast_modern.WINDOW_S)
+            with anyio.CancelScope(shield=True):  # a head half-written would break the answer
+                await open_stream()
 
         async def relay(params: mt.LoggingMessageNotificationParams) -> None:
             if at_least(params.level, surface.peers._levels.get(connection, "debug")):
@@ -250,6 +286,7 @@ class FastCalls:
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(_watch_disconnect, receive, gone)
+                    group.start_soon(open_after_window)
                     try:
                         result = await surface.run_tool(
                             entry, plan.arguments, caller, ignore_progress
@@ -263,8 +300,10 @@ class FastCalls:
         if failure is not None:
             error = ErrorData(code=0, message=str(failure))
             await emit(JSONRPCError(jsonrpc="2.0", id=request_id, error=error), last=True)
-        elif result is None:  # cancelled by the client: no answer is owed
-            await _finish(send)
+        elif result is None:  # cancelled by the client: no answer is owed, the stream ends
+            await open_stream()
+            if streaming:
+                await _finish(send)
             return
         else:
             dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -272,7 +311,7 @@ class FastCalls:
         resumed = transport._request_streams.get(stream_id) if gone.is_set() else None
         if resumed is not None:
             resumed[0].close()  # the answer is out: the resumed stream ends, as the SDK's does
-        if not ended:
+        if streaming and not ended:
             await _finish(send)
 
 

@@ -53,7 +53,7 @@ _META_KEYS = frozenset(
     {PROTOCOL_VERSION_META_KEY, CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY}
 )
 _ASKING = ("sampling", "elicitation", "roots")  # such a client gets rounds (rounds.py)
-_PING_S = 15.0  # the SDK's window before it commits to an event stream, and its ping
+WINDOW_S = 15.0  # the SDK's window before it commits to an event stream, and its ping
 _PING = b": ping\r\n\r\n"
 _JSON_HEAD = [(b"content-type", b"application/json")]
 # What the SDK's event streams say of themselves, besides their content type.
@@ -127,7 +127,7 @@ async def answer(surface: Any, plan: ModernPlan, receive: Receive, send: Send) -
     async def watch(group: anyio.CancelScope) -> None:
         nonlocal streaming
         while True:
-            with anyio.move_on_after(_PING_S):
+            with anyio.move_on_after(WINDOW_S):
                 while (await receive())["type"] != "http.disconnect":
                     pass
                 group.cancel()  # 2026-07-28 has no resumable streams: leaving cancels
@@ -183,10 +183,3 @@ async def _call(surface: Any, plan: ModernPlan) -> dict[str, Any]:
         error = JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
         return error.model_dump(mode="json", by_alias=True, exclude_none=True)
     return response.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-async def _cancel_when_gone(receive: Receive, scope: anyio.CancelScope) -> None:
-    # 2026-07-28 has no resumable streams: a client cancels by closing the request.
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    scope.cancel()
