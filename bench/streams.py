@@ -213,7 +213,8 @@ async def measure(
     for round_ in range(args.rounds):
         order = targets if round_ % 2 == 0 else targets[::-1]
         for t in order:
-            tp = await requests(t, args.requests // args.rounds, args.workers, pids[t.name])
+            n = args.requests // args.rounds + (round_ < args.requests % args.rounds)
+            tp = await requests(t, n, args.workers, pids[t.name])
             conc[t.name] = conc[t.name].merge(tp) if t.name in conc else tp
             print(f"  {t.name}: {tp.requests} requests at c={args.workers}", flush=True)
     return bursts, conc
