@@ -83,8 +83,12 @@ async def unless_gone(receive: Receive, work: Awaitable[T]) -> T | None:
         raise
     finally:
         timer.cancel()
-        if watch.watcher is not None:
-            watch.watcher.cancel()
+        # The watch is not cancelled but let go: its `receive` returns once the
+        # response completes (uvicorn wakes it) or the client leaves. A cancelled
+        # watch would leave a reference cycle (its future, the CancelledError and
+        # its traceback) for the collector, and a thousand streams' worth of those
+        # made full collections that held up their first bytes (docs/benchmarks.md).
+        watch.owner = None
 
 
 class _Watch:
@@ -92,7 +96,7 @@ class _Watch:
 
     def __init__(self, receive: Receive, owner: asyncio.Task[Any]):
         self.receive = receive
-        self.owner = owner
+        self.owner: asyncio.Task[Any] | None = owner  # None once the work has ended
         self.gone = False
         self.watcher: asyncio.Task[None] | None = None
 
@@ -102,8 +106,9 @@ class _Watch:
     async def _run(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
             pass
-        self.gone = True
-        self.owner.cancel()
+        if self.owner is not None:
+            self.gone = True
+            self.owner.cancel()
 
 
 async def relay(
