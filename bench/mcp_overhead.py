@@ -56,11 +56,12 @@ NOTE = (
     "(`surfaces/mcp/fast_call.py`, `fast_modern.py` for 2026-07-28), and the downstream "
     "leg runs on the lean Streamable HTTP client (`tools/streamable_http.py`); what is "
     "left is the `mcp` SDK's client session on that leg (each request validated and "
-    "awaited on a stream of its own), the middleware every request passes, and, in the "
-    "handshake era, a new connection for most calls: the SDK client closes its connection "
-    "when it has read the answer's event, before the end of the stream. A 200-tool "
-    "listing spends most of its time in the SDK client parsing it, which no server can "
-    "save.\n"
+    "awaited on a stream of its own) and the middleware every request passes. In the "
+    "handshake era woollama answers a silent call as JSON, so the SDK client keeps its "
+    "connection; the direct server answers on an event stream, which that client stops "
+    "reading at the answer's event and so opens a new connection for most calls. A "
+    "200-tool listing spends most of its time in the SDK client parsing it, which no "
+    "server can save.\n"
 )
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 

@@ -238,7 +238,10 @@ def report(o: Outcome, command: str, load_before: str) -> str:
         "connections of the round before (kept alive, as a pooled client does; each "
         "answer is read to its end, or aiohttp would not reuse its connection). Time to "
         "first byte is to the first content event; RSS is woollama's main process, "
-        "sampled every 50 ms while the streams run.",
+        "sampled every 50 ms while the streams run. The fake backend schedules each "
+        "stream's next event when it writes one (one timer per stream at a time); "
+        "before 2026-12-04 it scheduled all 50,000 at once, which slowed the direct "
+        "baseline and lost one event in a few thousand streams.",
         "",
         "| target | streams | errors | first byte p50 ms | p99 ms | end p50 ms | end p99 ms "
         "| woollama RSS peak MiB |",
