@@ -29,7 +29,7 @@ import procs
 import uvloop
 from mcp import Client, StdioServerParameters
 from procs import REPO
-from report import write_section
+from report import loadavg, write_section
 
 SECTION = "## MCP"
 TEXTOPS = REPO / "examples" / "textops.py"
@@ -226,12 +226,14 @@ def start(pg: procs.Procs, root: Path) -> tuple[str, int, int, dict[str, str]]:
     return address, port, woollama.pid, env
 
 
-def report(found: dict[str, Run], command: str) -> str:
+def report(found: dict[str, Run], command: str, load_before: str) -> str:
     lines = [
         SECTION,
         "",
-        f"Produced by `{command}` (one run, near the end of a working session on the shared "
-        "two-core machine while other work loaded it: read the differences between rows).",
+        f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"one run, load average at the start {load_before}. On this two-core machine the "
+        "same code has given 0.8 to 2.7 ms added from one run to another: read the "
+        "differences between rows of one run.",
         "",
         "| what | path | p50 ms | p99 ms | woollama CPU ms per call |",
         "|---|---|---|---|---|",
@@ -272,11 +274,12 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = ap.parse_args()
     command = ".venv/bin/python bench/mcp_overhead.py" + (" --quick" if args.quick else "")
+    load_before = loadavg()
     with tempfile.TemporaryDirectory(prefix="woollama-bench-") as tmp, procs.Procs(Path(tmp)) as pg:
         address, port, pid, env = start(pg, Path(tmp))
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             found = runner.run(measure(address, port, pid, env, args.quick))
-    section = report(found, command)
+    section = report(found, command, load_before)
     print(section)
     write_section(args.out, section)
     return 0
