@@ -10,13 +10,13 @@ a rejection to word) never reaches here: `plan` declines it before anything runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import mcp.types as mt
 import orjson
 from mcp.server.connection import Connection
@@ -41,6 +41,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from woollama.surfaces.disconnect import unless_gone
 from woollama.surfaces.mcp.peer import ignore_progress, missing_capabilities
 from woollama.surfaces.mcp.scope import request_scope
 from woollama.tools.peer import Caller
@@ -121,34 +122,19 @@ def plan(
 async def answer(surface: Any, plan: ModernPlan, receive: Receive, send: Send) -> None:
     """Run the call and write its answer; a client that leaves cancels it, as on the SDK's."""
     log.debug("tools/call %s answered on the fast path", plan.entry.qualified)
-    message: dict[str, Any] | None = None
-    streaming = False
-
-    async def watch(group: anyio.CancelScope) -> None:
-        nonlocal streaming
-        while True:
-            with anyio.move_on_after(WINDOW_S):
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                group.cancel()  # 2026-07-28 has no resumable streams: leaving cancels
-                return
-            # Silent past the window: an event stream, pinged so that no proxy's idle
-            # timeout closes it (which would cancel the call).
-            with anyio.CancelScope(shield=True):
-                if not streaming:
-                    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEAD})
-                    streaming = True
-                await send({"type": "http.response.body", "body": _PING, "more_body": True})
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch, group.cancel_scope)
-        message = await _call(surface, plan)
-        group.cancel_scope.cancel()
+    # No task group: the call runs in this task and the watch ends by itself (one
+    # cancelled task per call was a reference cycle per call for the collector).
+    pinger = _Pinger(send)
+    try:
+        # 2026-07-28 has no resumable streams: leaving cancels.
+        message = await unless_gone(receive, _call(surface, plan))
+    finally:
+        await pinger.stop()
     if message is None:
         return  # the client left: nobody is owed an answer
     body = orjson.dumps(message)
     with contextlib.suppress(OSError):  # the client left as the call ended
-        if streaming:
+        if pinger.streaming:
             event = b"event: message\r\ndata: " + body + b"\r\n\r\n"
             await send({"type": "http.response.body", "body": event, "more_body": False})
             return
@@ -158,6 +144,40 @@ async def answer(surface: Any, plan: ModernPlan, receive: Receive, send: Send) -
         headers = [*_JSON_HEAD, (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class _Pinger:
+    """A call silent past the window turns into an event stream, pinged every window so
+    that no proxy's idle timeout closes it (which would cancel the call)."""
+
+    def __init__(self, send: Send) -> None:
+        self.streaming = False
+        self._send = send
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(WINDOW_S, self._fire)
+        self._pinging: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def _fire(self) -> None:
+        self._pinging = self._loop.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(OSError):  # the client left: the call's watch says so
+            if not self.streaming:
+                await self._send({"type": "http.response.start", "status": 200,
+                                  "headers": _SSE_HEAD})  # fmt: skip
+                self.streaming = True
+            await self._send({"type": "http.response.body", "body": _PING, "more_body": True})
+        if not self._stopped:
+            self._timer = self._loop.call_later(WINDOW_S, self._fire)
+
+    async def stop(self) -> None:
+        """No more pings; one being written is finished first (half of one would break
+        the answer)."""
+        self._stopped = True
+        self._timer.cancel()
+        if self._pinging is not None and not self._pinging.done():
+            await asyncio.shield(self._pinging)
 
 
 async def _call(surface: Any, plan: ModernPlan) -> dict[str, Any]:

@@ -7,13 +7,12 @@ answer only once it is known to be JSON, and a stream byte for byte.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -21,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from woollama.errors import BackendError, WoollamaError
 from woollama.providers import Provider, Upstream, upstream_error
 from woollama.providers.openai_wire import sse
+from woollama.surfaces.disconnect import unless_gone
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,6 @@ _SSE_HEAD = (
     (b"x-accel-buffering", b"no"),
     (b"content-type", b"text/event-stream; charset=utf-8"),
 )
-WATCH_AFTER_S = 0.02  # see unless_gone
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,58 +54,6 @@ async def fetch(provider: Provider, endpoint: str, body: dict[str, Any]) -> Fetc
     finally:
         await upstream.aclose()
     return Fetched(upstream, raw)
-
-
-async def unless_gone(receive: Receive, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None once the client hangs up (`work` is then cancelled).
-
-    The same race as `surfaces.http.unless_disconnected`, made for the hot path:
-    `work` runs in the calling task and only the watch on `receive` gets one of its
-    own, where an anyio task group costs about 40 µs a request (bench/relay_costs.py).
-    The watch starts only once `work` has taken `WATCH_AFTER_S`: a client that
-    gives up within that is noticed that much later, and the many answers that come
-    sooner cost a timer instead of a task. Call it once the body is read, so
-    `receive` has nothing left but the disconnect.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    watch = _Watch(receive, task)
-    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        # Ours alone (no one else cancelled the request too): the client left.
-        if watch.gone and task.uncancel() == 0:
-            return None
-        raise
-    finally:
-        timer.cancel()
-        # The watch is not cancelled but let go: its `receive` returns once the
-        # response completes (uvicorn wakes it) or the client leaves. A cancelled
-        # watch would leave a reference cycle (its future, the CancelledError and
-        # its traceback) for the collector, and a thousand streams' worth of those
-        # made full collections that held up their first bytes (docs/benchmarks.md).
-        watch.owner = None
-
-
-class _Watch:
-    __slots__ = ("gone", "owner", "receive", "watcher")
-
-    def __init__(self, receive: Receive, owner: asyncio.Task[Any]):
-        self.receive = receive
-        self.owner: asyncio.Task[Any] | None = owner  # None once the work has ended
-        self.gone = False
-        self.watcher: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.watcher = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while (await self.receive())["type"] != "http.disconnect":
-            pass
-        if self.owner is not None:
-            self.gone = True
-            self.owner.cancel()
 
 
 async def relay(

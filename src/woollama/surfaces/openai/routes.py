@@ -12,9 +12,10 @@ from starlette.types import Receive, Scope, Send
 from woollama.errors import NotFound, Unsupported
 from woollama.observability.record import record_of
 from woollama.routing.router import Router
+from woollama.surfaces.disconnect import unless_gone
 from woollama.surfaces.http import parse_object, read_asgi_body
 from woollama.surfaces.openai.recipe import recipe_chat
-from woollama.surfaces.openai.relay import fetch, relay, unless_gone
+from woollama.surfaces.openai.relay import fetch, relay
 
 
 def _router(request: Request) -> Router:

@@ -1,4 +1,4 @@
-"""The watch `unless_gone` keeps on the client while a backend answers.
+"""The watch `unless_gone` keeps on the client while a hot path works.
 
 In-process, with a `receive` that behaves as uvicorn's (one event, set when the client
 leaves and when the response completes): the watch must cancel the work when the client
@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from woollama.surfaces.openai import relay
-from woollama.surfaces.openai.relay import WATCH_AFTER_S, unless_gone
+from woollama.surfaces import disconnect
+from woollama.surfaces.disconnect import WATCH_AFTER_S, unless_gone
 
 
 class Cycle:
@@ -71,7 +71,7 @@ async def test_a_finished_answer_lets_its_watch_end_without_garbage(saved_garbag
         cycle.end(disconnect=False)
         await asyncio.gather(*waiting)  # ends by itself, not cancelled
     gc.collect()
-    assert not [o for o in saved_garbage if isinstance(o, relay._Watch)]
+    assert not [o for o in saved_garbage if isinstance(o, disconnect._Watch)]
 
 
 async def test_a_client_that_leaves_cancels_the_work():
