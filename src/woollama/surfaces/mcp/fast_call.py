@@ -266,10 +266,9 @@ class FastCalls:
             except OSError:
                 gone.set()
 
-        async def open_after_window() -> None:
-            await anyio.sleep(fast_modern.WINDOW_S)
-            with anyio.CancelScope(shield=True):  # a head half-written would break the answer
-                await open_stream()
+        async def open_at_window() -> bool:
+            await open_stream()
+            return False
 
         async def relay(params: mt.LoggingMessageNotificationParams) -> None:
             if at_least(params.level, surface.peers._levels.get(connection, "debug")):
@@ -281,12 +280,12 @@ class FastCalls:
         caller = Caller(client=connection, log=relay)
         result: mt.CallToolResult | None = None
         failure: Exception | None = None
+        window = fast_modern.Window(open_at_window)
         with anyio.CancelScope() as cancel:
             self._inflight[(session_id, request_id)] = cancel
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(_watch_disconnect, receive, gone)
-                    group.start_soon(open_after_window)
                     try:
                         result = await surface.run_tool(
                             entry, plan.arguments, caller, ignore_progress
@@ -297,6 +296,8 @@ class FastCalls:
                     group.cancel_scope.cancel()
             finally:
                 self._inflight.pop((session_id, request_id), None)
+                with anyio.CancelScope(shield=True):  # a cancelled call still ends its window
+                    await window.close()
         if failure is not None:
             error = ErrorData(code=0, message=str(failure))
             await emit(JSONRPCError(jsonrpc="2.0", id=request_id, error=error), last=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,19 +122,32 @@ def plan(
 async def answer(surface: Any, plan: ModernPlan, receive: Receive, send: Send) -> None:
     """Run the call and write its answer; a client that leaves cancels it, as on the SDK's."""
     log.debug("tools/call %s answered on the fast path", plan.entry.qualified)
+    streaming = False
+
+    async def ping() -> bool:
+        # Silent past the window: an event stream, pinged so that no proxy's idle
+        # timeout closes it (which would cancel the call).
+        nonlocal streaming
+        with contextlib.suppress(OSError):  # the client left: the call's watch says so
+            if not streaming:
+                await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEAD})
+                streaming = True
+            await send({"type": "http.response.body", "body": _PING, "more_body": True})
+        return True
+
     # No task group: the call runs in this task and the watch ends by itself (one
     # cancelled task per call was a reference cycle per call for the collector).
-    pinger = _Pinger(send)
+    window = Window(ping)
     try:
         # 2026-07-28 has no resumable streams: leaving cancels.
         message = await unless_gone(receive, _call(surface, plan))
     finally:
-        await pinger.stop()
+        await window.close()
     if message is None:
         return  # the client left: nobody is owed an answer
     body = orjson.dumps(message)
     with contextlib.suppress(OSError):  # the client left as the call ended
-        if pinger.streaming:
+        if streaming:
             event = b"event: message\r\ndata: " + body + b"\r\n\r\n"
             await send({"type": "http.response.body", "body": event, "more_body": False})
             return
@@ -146,38 +159,32 @@ async def answer(surface: Any, plan: ModernPlan, receive: Receive, send: Send) -
         await send({"type": "http.response.body", "body": body})
 
 
-class _Pinger:
-    """A call silent past the window turns into an event stream, pinged every window so
-    that no proxy's idle timeout closes it (which would cancel the call)."""
+class Window:
+    """The SDK's window on a silent call: `expire` runs once it passes, and again each
+    window after while it returns True. A timer, not a task, until then: most calls end
+    sooner, and a cancelled task per call is a reference cycle for the collector."""
 
-    def __init__(self, send: Send) -> None:
-        self.streaming = False
-        self._send = send
+    def __init__(self, expire: Callable[[], Awaitable[bool]]) -> None:
+        self._expire = expire
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(WINDOW_S, self._fire)
-        self._pinging: asyncio.Task[None] | None = None
-        self._stopped = False
+        self._running: asyncio.Task[None] | None = None
+        self._closed = False
 
     def _fire(self) -> None:
-        self._pinging = self._loop.create_task(self._ping())
+        self._running = self._loop.create_task(self._run())
 
-    async def _ping(self) -> None:
-        with contextlib.suppress(OSError):  # the client left: the call's watch says so
-            if not self.streaming:
-                await self._send({"type": "http.response.start", "status": 200,
-                                  "headers": _SSE_HEAD})  # fmt: skip
-                self.streaming = True
-            await self._send({"type": "http.response.body", "body": _PING, "more_body": True})
-        if not self._stopped:
+    async def _run(self) -> None:
+        if await self._expire() and not self._closed:
             self._timer = self._loop.call_later(WINDOW_S, self._fire)
 
-    async def stop(self) -> None:
-        """No more pings; one being written is finished first (half of one would break
-        the answer)."""
-        self._stopped = True
+    async def close(self) -> None:
+        """No more runs; one in progress is finished first (half a head or ping written
+        would break the answer)."""
+        self._closed = True
         self._timer.cancel()
-        if self._pinging is not None and not self._pinging.done():
-            await asyncio.shield(self._pinging)
+        if self._running is not None and not self._running.done():
+            await asyncio.shield(self._running)
 
 
 async def _call(surface: Any, plan: ModernPlan) -> dict[str, Any]:
